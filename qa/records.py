@@ -1,0 +1,65 @@
+"""The records that flow through the pipeline. Every offset is into `Review.text` (the repaired text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a review comes from. Missing fields stay None; they are never invented."""
+
+    outlet: str | None = None
+    author: str | None = None
+    url: str | None = None
+    rating: str | None = None
+    date: str | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Review:
+    id: str
+    film: str
+    title: str
+    text: str
+    source: Source = field(default_factory=Source)
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A window of whole sentences: `review.text[start:end] == text` always.
+
+    `paragraph` is the 1-based paragraph number of the passage's first sentence. `sentences` holds the
+    (start, end) review offsets of the sentences inside it, used for highlighting.
+    """
+
+    id: str
+    review_id: str
+    start: int
+    end: int
+    paragraph: int
+    text: str
+    sentences: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float
+    rank: int
+    highlight: tuple[int, int]
+    scores: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    query_used: str
+    hits: tuple[Hit, ...]
+    summary: str
+    coverage: str
+    per_review: tuple[Hit, ...] = ()
+    notices: tuple[str, ...] = ()

@@ -1,0 +1,217 @@
+"""Retriever: dense (FAISS inner product) and lexical (BM25) lists, fused by reciprocal rank.
+
+Filters (film, outlet, review ids) restrict both lists before ranking. A per-review cap re-ranks the
+fused list so one review cannot fill the top k while other reviews have candidates. Each hit's
+highlight is its best-matching sentence, scored against the sentence vectors stored at build time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .records import Hit
+from .store import Store
+
+MODES = ("dense", "bm25", "hybrid")
+MIN_HIGHLIGHT_WORDS = 5
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    mode: str = "hybrid"
+    k: int = 5
+    depth: int = 50  # candidates taken from each list before fusion
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    per_review_cap: int | None = 2  # None switches diversity off: the ranking is pure fusion
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"retriever must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.k < 1:
+            raise ValueError("k must be at least 1")
+
+
+@dataclass(frozen=True)
+class Filters:
+    film: str | None = None
+    outlet: str | None = None
+    review_ids: tuple[str, ...] | None = None
+    metadata: dict = field(default_factory=dict)  # {field: value} matched against review metadata/source
+
+    def active(self) -> bool:
+        return bool(self.film or self.outlet or self.review_ids or self.metadata)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What is searched: a dense vector and a lexical text (both may carry folded-in history)."""
+
+    text: str
+    vector: np.ndarray
+    lexical_text: str
+
+
+def rrf(rankings: list[list[int]], k: int = 60, weights: list[float] | None = None) -> dict[int, float]:
+    """Reciprocal rank fusion: score(d) = sum over lists l of w_l / (k + rank_l(d)), ranks from 1.
+
+    A document missing from a list gets nothing from it. Equal weights give Cormack et al.'s RRF.
+    """
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        for rank, doc in enumerate(ranking, 1):
+            scores[doc] = scores.get(doc, 0.0) + weight / (k + rank)
+    return scores
+
+
+def cap_per_review(ranked: list[int], review_of: list[str], cap: int | None, k: int) -> list[int]:
+    """The first k of `ranked`, taking at most `cap` per review; if that leaves fewer than k, the
+    skipped candidates fill the rest in their original order. cap=None returns ranked[:k]."""
+    if cap is None:
+        return ranked[:k]
+    taken: list[int] = []
+    skipped: list[int] = []
+    per_review: dict[str, int] = {}
+    for doc in ranked:
+        if len(taken) == k:
+            break
+        review = review_of[doc]
+        if per_review.get(review, 0) < cap:
+            per_review[review] = per_review.get(review, 0) + 1
+            taken.append(doc)
+        else:
+            skipped.append(doc)
+    return taken + skipped[: k - len(taken)]
+
+
+def _metadata_matches(review, wanted: dict) -> bool:
+    for key, value in wanted.items():
+        have = review.metadata.get(key, getattr(review.source, key, None) if hasattr(review.source, key) else None)
+        if key == "film":
+            have = review.film
+        if have is None or str(have).casefold() != str(value).casefold():
+            return False
+    return True
+
+
+class Retriever:
+    """Searches one Store. Stateless between calls, so one instance serves every user."""
+
+    def __init__(self, store: Store, embedder):
+        self.store = store
+        self.embedder = embedder
+        self._review_of = [p.review_id for p in store.passages]
+
+    def allowed(self, filters: Filters) -> np.ndarray | None:
+        """Boolean mask over passages, or None when nothing is filtered."""
+        if not filters.active():
+            return None
+        keep = {}
+        for rid, review in self.store.reviews.items():
+            ok = True
+            if filters.film and review.film.casefold() != filters.film.casefold():
+                ok = False
+            if filters.outlet and (review.source.outlet or "").casefold() != filters.outlet.casefold():
+                ok = False
+            if filters.review_ids and rid not in filters.review_ids:
+                ok = False
+            if filters.metadata and not _metadata_matches(review, filters.metadata):
+                ok = False
+            keep[rid] = ok
+        return np.array([keep[r] for r in self._review_of], dtype=bool)
+
+    def query(self, text: str, history_text: str | None = None, history_weight: float = 0.35) -> Query:
+        """Embed the question; a follow-up's vector is blended with its history's vector."""
+        vector = self.embedder.encode_query(text)
+        lexical_text = text
+        if history_text:
+            blended = (1 - history_weight) * vector + history_weight * self.embedder.encode_query(history_text)
+            vector = (blended / np.linalg.norm(blended)).astype(np.float32)
+            lexical_text = f"{text} {history_text}"
+        return Query(text, vector, lexical_text)
+
+    def _dense(self, vector: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[list[int], np.ndarray]:
+        import faiss
+
+        n = len(self.store.passages)
+        if n == 0:
+            return [], np.zeros(0, dtype=np.float32)
+        params = None
+        if mask is not None:
+            ids = np.flatnonzero(mask).astype(np.int64)
+            if len(ids) == 0:
+                return [], np.zeros(0, dtype=np.float32)
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+        scores, ids = self.store.vectors.search(vector.reshape(1, -1), min(depth, n), params=params)
+        keep = ids[0] >= 0
+        return ids[0][keep].tolist(), scores[0][keep]
+
+    def _bm25(self, text: str, depth: int, mask: np.ndarray | None) -> tuple[list[int], np.ndarray]:
+        scores = self.store.lexical.scores(text)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        candidates = np.flatnonzero(scores > 0)
+        order = candidates[np.argsort(-scores[candidates], kind="stable")][:depth]
+        return order.tolist(), scores
+
+    def ranked(self, query: Query, settings: RetrievalSettings, filters: Filters = Filters()
+               ) -> tuple[list[int], dict[int, dict[str, float]]]:
+        """All fused candidates, best first, with their per-list scores; before the per-review cap."""
+        mask = self.allowed(filters)
+        depth = max(settings.depth, settings.k)
+        lists: list[list[int]] = []
+        weights: list[float] = []
+        detail: dict[int, dict[str, float]] = {}
+        if settings.mode in ("dense", "hybrid"):
+            ids, scores = self._dense(query.vector, depth, mask)
+            lists.append(ids)
+            weights.append(settings.dense_weight)
+            for i, s in zip(ids, scores):
+                detail.setdefault(i, {})["dense"] = float(s)
+        ids, bm25_scores = self._bm25(query.lexical_text, depth, mask)  # also shown in dense mode
+        if settings.mode in ("bm25", "hybrid"):
+            lists.append(ids)
+            weights.append(settings.bm25_weight)
+        if len(lists) == 1:
+            order = lists[0]
+            fused = {d: 1.0 / (settings.rrf_k + r) for r, d in enumerate(order, 1)}
+        else:
+            fused = rrf(lists, settings.rrf_k, weights)
+            order = sorted(fused, key=lambda d: (-fused[d], d))
+        for i in order:
+            entry = detail.setdefault(i, {})
+            entry["fused"] = fused[i]
+            if "dense" not in entry:
+                entry["dense"] = float(self.store.vectors.reconstruct(int(i)) @ query.vector)
+            entry["bm25"] = float(bm25_scores[i])
+        return order, detail
+
+    def highlight(self, position: int, vector: np.ndarray) -> tuple[int, int]:
+        """Review offsets of the passage sentence whose stored vector best matches the query."""
+        passage = self.store.passages[position]
+        if not passage.sentences:
+            return passage.start, passage.end
+        sims = self.store.sentences_of(position).astype(np.float32) @ vector
+        # Headings and list dashes ("-", "Plot Summary") pool to vague vectors; prefer real sentences.
+        words = np.array([len(passage.text[s - passage.start : e - passage.start].split()) for s, e in passage.sentences])
+        if (words >= MIN_HIGHLIGHT_WORDS).any():
+            sims = np.where(words >= MIN_HIGHLIGHT_WORDS, sims, -np.inf)
+        return passage.sentences[int(np.argmax(sims))]
+
+    def hits(self, order: list[int], detail: dict[int, dict[str, float]], query: Query,
+             settings: RetrievalSettings) -> list[Hit]:
+        top = cap_per_review(order, self._review_of, settings.per_review_cap, settings.k)
+        score_key = "dense" if settings.mode == "dense" else "fused"
+        return [
+            Hit(self.store.passages[i], detail[i][score_key], rank, self.highlight(i, query.vector), detail[i])
+            for rank, i in enumerate(top, 1)
+        ]
+
+    def search(self, query: Query, settings: RetrievalSettings = RetrievalSettings(),
+               filters: Filters = Filters()) -> list[Hit]:
+        order, detail = self.ranked(query, settings, filters)
+        return self.hits(order, detail, query, settings)

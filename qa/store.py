@@ -1,0 +1,368 @@
+"""The on-disk index: FAISS vectors, passage and review records, sentence vectors, BM25, manifest.json.
+
+Folder layout (no pickle anywhere):
+    manifest.json      format, model id + file hash + dimension, chunker, corpus fingerprint, versions,
+                       and the byte size of every other file (a truncated file is caught on load)
+    reviews.jsonl      one Review per line
+    passages.jsonl     one Passage per line; line i is FAISS id i
+    vectors.faiss      IndexIDMap2 over inner product on L2-normalised vectors
+    sentences.npy      float16 sentence vectors of all passages, in passage order (for highlights)
+    bm25/              the lexical side (see lexical.py)
+
+A write goes to a temp folder beside the index and is swapped in by rename, so a crash at any moment
+leaves the previous index whole. `open_index` compares the manifest with the configured model, chunker
+and corpus: it loads when all match, embeds only the changed review files when files changed, and
+rebuilds (saying why) when the model or chunker changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .corpus import Corpus, fingerprint, read_corpus
+from .embed import Embedder, ModelInfo
+from .errors import IndexCorrupt, IndexMismatch, IndexNotBuilt
+from .lexical import Lexical
+from .passages import ChunkerSettings, split_review
+from .records import Passage, Review, Source
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FIX_HINT = "rebuild it with: python -m qa index --rebuild"
+EMBED_BATCH = 256  # passages handed to the model per step: bounds memory and drives the progress bar
+
+
+@dataclass
+class Store:
+    folder: Path
+    manifest: dict
+    reviews: dict[str, Review]
+    passages: list[Passage]
+    vectors: "object"  # faiss.Index
+    sentence_vectors: np.ndarray
+    sentence_start: np.ndarray  # passage i's sentences are rows sentence_start[i]:sentence_start[i+1]
+    lexical: Lexical
+
+    def sentences_of(self, position: int) -> np.ndarray:
+        return self.sentence_vectors[self.sentence_start[position] : self.sentence_start[position + 1]]
+
+    def films(self) -> list[str]:
+        return sorted({r.film for r in self.reviews.values()})
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    action: str  # "loaded", "updated" or "built"
+    reason: str
+    embedded_passages: int = 0
+    reused_passages: int = 0
+    embedded_reviews: int = 0
+    warnings: tuple[str, ...] = ()
+    repairs: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if self.action == "loaded":
+            return "Index is up to date; nothing embedded."
+        return (f"Index {self.action} ({self.reason}): embedded {self.embedded_passages} passages from "
+                f"{self.embedded_reviews} reviews, reused {self.reused_passages}.")
+
+
+# ---------------------------------------------------------------- records <-> json
+
+def _review_json(r: Review) -> dict:
+    return {"id": r.id, "film": r.film, "title": r.title, "text": r.text, "source": asdict(r.source),
+            "metadata": r.metadata}
+
+
+def _review_from(d: dict) -> Review:
+    return Review(d["id"], d["film"], d["title"], d["text"], Source(**d["source"]), d.get("metadata") or {})
+
+
+def _passage_json(p: Passage) -> dict:
+    return {"id": p.id, "review_id": p.review_id, "start": p.start, "end": p.end, "paragraph": p.paragraph,
+            "sentences": [list(s) for s in p.sentences]}
+
+
+def _passage_from(d: dict, reviews: dict[str, Review]) -> Passage:
+    text = reviews[d["review_id"]].text[d["start"] : d["end"]]
+    return Passage(d["id"], d["review_id"], d["start"], d["end"], d["paragraph"], text,
+                   tuple((s, e) for s, e in d["sentences"]))
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _versions() -> dict:
+    import bm25s
+    import faiss
+    import sentence_transformers
+
+    return {"faiss": faiss.__version__, "bm25s": bm25s.__version__,
+            "sentence_transformers": sentence_transformers.__version__, "numpy": np.__version__}
+
+
+# ---------------------------------------------------------------- load
+
+def read_manifest(folder: Path) -> dict:
+    path = Path(folder) / MANIFEST
+    if not Path(folder).is_dir():
+        raise IndexNotBuilt(f"There is no index at {folder}; build it with: python -m qa index")
+    if not path.is_file():
+        raise IndexCorrupt(f"The index at {folder} has no {MANIFEST}; {FIX_HINT}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["model"]["dim"], manifest["files"], manifest["format_version"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IndexCorrupt(f"The index manifest {path} is unreadable or incomplete; {FIX_HINT}") from exc
+    return manifest
+
+
+def check_model(manifest: dict, info: ModelInfo, folder: Path) -> None:
+    """Raise IndexMismatch when the index was built with another model or dimension."""
+    built = manifest["model"]
+    if built.get("id") != info.id or built.get("sha256") != info.sha256 or built.get("dim") != info.dim:
+        raise IndexMismatch(
+            f"The index at {folder} was built with model '{built.get('id')}' (dimension {built.get('dim')}) "
+            f"but the configured model is '{info.id}' (dimension {info.dim}); {FIX_HINT}"
+        )
+
+
+def load_store(folder: str | os.PathLike, info: ModelInfo | None = None) -> Store:
+    """Load an index; every missing, truncated or mismatched part raises one plain-sentence error."""
+    import faiss
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise IndexMismatch(f"The index at {folder} has format {manifest['format_version']}, "
+                            f"this version reads {FORMAT_VERSION}; {FIX_HINT}")
+    if info is not None:
+        check_model(manifest, info, folder)
+    for name, size in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            raise IndexCorrupt(f"The index file {path} is missing; {FIX_HINT}")
+        if path.stat().st_size != size:
+            raise IndexCorrupt(f"The index file {path} is truncated or altered (size differs); {FIX_HINT}")
+    try:
+        reviews = {r.id: r for r in map(_review_from, _read_jsonl(folder / "reviews.jsonl"))}
+        passages = [_passage_from(d, reviews) for d in _read_jsonl(folder / "passages.jsonl")]
+        vectors = faiss.read_index(str(folder / "vectors.faiss"))
+        sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False)
+        lexical = Lexical.load(folder / "bm25", len(passages))
+    except Exception as exc:  # json, faiss, numpy and bm25s each raise their own kinds
+        raise IndexCorrupt(f"The index at {folder} cannot be read ({exc.__class__.__name__}); {FIX_HINT}") from exc
+    if vectors.ntotal != len(passages) or vectors.d != manifest["model"]["dim"]:
+        raise IndexCorrupt(f"The index at {folder} holds {vectors.ntotal} vectors for {len(passages)} "
+                           f"passages; {FIX_HINT}")
+    counts = np.array([len(p.sentences) for p in passages], dtype=np.int64)
+    sentence_start = np.concatenate([[0], np.cumsum(counts)])
+    if sentence_vectors.shape[0] != sentence_start[-1]:
+        raise IndexCorrupt(f"The index at {folder} has sentence vectors that do not match its passages; {FIX_HINT}")
+    return Store(folder, manifest, reviews, passages, vectors, sentence_vectors, sentence_start, lexical)
+
+
+# ---------------------------------------------------------------- write
+
+def _siblings(folder: Path, kind: str) -> list[Path]:
+    return sorted(folder.parent.glob(f".{folder.name}.{kind}-*"))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(folder: Path) -> list[str]:
+    """Undo what a killed write left behind: restore a swapped-out index, remove dead temp folders."""
+    notes = []
+    if not folder.exists():
+        old = _siblings(folder, "old")
+        if old:
+            old[-1].rename(folder)
+            notes.append(f"Restored the previous index from {old[-1].name}.")
+    for kind in ("tmp", "old"):
+        for path in _siblings(folder, kind):
+            try:
+                pid = int(path.name.rsplit("-", 2)[-2])
+            except ValueError:
+                pid = -1
+            if pid != os.getpid() and not _pid_alive(pid):
+                shutil.rmtree(path, ignore_errors=True)
+                notes.append(f"Removed {path.name}, left by an interrupted build.")
+    return notes
+
+
+def _write(folder: Path, manifest: dict, reviews: list[Review], passages: list[Passage], vectors,
+           sentence_vectors: np.ndarray, lexical: Lexical) -> None:
+    import faiss
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        with open(tmp / "reviews.jsonl", "w", encoding="utf-8") as handle:
+            for r in reviews:
+                handle.write(json.dumps(_review_json(r), ensure_ascii=False) + "\n")
+        with open(tmp / "passages.jsonl", "w", encoding="utf-8") as handle:
+            for p in passages:
+                handle.write(json.dumps(_passage_json(p)) + "\n")
+        faiss.write_index(vectors, str(tmp / "vectors.faiss"))
+        np.save(tmp / "sentences.npy", sentence_vectors, allow_pickle=False)
+        lexical.save(tmp / "bm25")
+        manifest["files"] = {p.relative_to(tmp).as_posix(): p.stat().st_size
+                             for p in sorted(tmp.rglob("*")) if p.is_file()}
+        with open(tmp / MANIFEST, "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=2, ensure_ascii=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        old = folder.parent / f".{folder.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ---------------------------------------------------------------- build / update
+
+def _plan(folder: Path, info: ModelInfo, chunker: ChunkerSettings, files: dict[str, str],
+          rebuild: bool) -> tuple[str, str, dict | None]:
+    """(action, reason, old manifest or None) where action is load, update or build."""
+    if rebuild:
+        return "build", "rebuild requested", None
+    try:
+        manifest = read_manifest(folder)
+    except IndexNotBuilt:
+        return "build", "no index yet", None
+    except IndexCorrupt as exc:
+        return "build", f"the old index was unreadable: {exc}", None
+    built = manifest["model"]
+    if manifest["format_version"] != FORMAT_VERSION:
+        return "build", f"index format {manifest['format_version']} -> {FORMAT_VERSION}", None
+    if built.get("id") != info.id or built.get("sha256") != info.sha256 or built.get("dim") != info.dim:
+        return "build", f"the model changed from '{built.get('id')}' to '{info.id}'", None
+    if manifest.get("chunker") != chunker.as_dict():
+        return "build", f"the chunker changed from {manifest.get('chunker')} to {chunker.as_dict()}", None
+    if manifest.get("corpus") != files:
+        old = manifest.get("corpus") or {}
+        added = sum(1 for f in files if f not in old)
+        removed = sum(1 for f in old if f not in files)
+        changed = sum(1 for f in files if f in old and old[f] != files[f])
+        return "update", f"{added} review files added, {changed} changed, {removed} removed", manifest
+    return "load", "up to date", manifest
+
+
+def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embedder: Embedder,
+               chunker: ChunkerSettings = ChunkerSettings(), rebuild: bool = False,
+               progress: bool = True) -> tuple[Store, BuildReport]:
+    """Load the index if it is current; otherwise update or rebuild it from the corpus, then load it."""
+    import faiss
+    from tqdm import tqdm
+
+    folder = Path(index_dir)
+    recover(folder)
+    files = fingerprint(corpus_dir)
+    action, reason, manifest = _plan(folder, embedder.info, chunker, files, rebuild)
+    if action == "load":
+        try:
+            return load_store(folder, embedder.info), BuildReport("loaded", reason)
+        except IndexCorrupt as exc:
+            action, reason, manifest = "build", f"the old index was unreadable: {exc}", None
+    log.info("Index: %s (%s)", "updating" if action == "update" else "building", reason)
+
+    corpus: Corpus = read_corpus(corpus_dir)
+    old: Store | None = None
+    if manifest is not None:
+        try:
+            old = load_store(folder, embedder.info)
+        except (IndexCorrupt, IndexMismatch) as exc:
+            reason = f"{reason}; old index unusable, rebuilt: {exc}"
+    unchanged = {f for f, sha in corpus.files.items() if old is not None and old.manifest["corpus"].get(f) == sha}
+    old_positions: dict[str, list[int]] = {}
+    if old is not None:
+        for i, p in enumerate(old.passages):
+            old_positions.setdefault(p.review_id, []).append(i)
+
+    passages: list[Passage] = []
+    reuse: list[tuple[int, int]] = []  # (new position, old position)
+    fresh: list[int] = []  # new positions to embed
+    embedded_reviews = 0
+    for review in corpus.reviews:
+        if review.source.path in unchanged and review.id in old_positions:
+            for i in old_positions[review.id]:
+                reuse.append((len(passages), i))
+                passages.append(old.passages[i])
+        else:
+            embedded_reviews += 1
+            for p in split_review(review, chunker):
+                fresh.append(len(passages))
+                passages.append(p)
+
+    dim = embedder.info.dim
+    matrix = np.zeros((len(passages), dim), dtype=np.float32)
+    sentence_rows: list[np.ndarray] = [np.zeros((0, dim), dtype=np.float16)] * len(passages)
+    if reuse:
+        new_pos, old_pos = map(list, zip(*reuse))
+        matrix[new_pos] = np.vstack([old.vectors.reconstruct(int(i)) for i in old_pos])
+        for n, o in reuse:
+            sentence_rows[n] = old.sentences_of(o)
+    bar = tqdm(total=len(fresh), unit="passage", desc="Embedding", disable=not progress or not fresh)
+    for b in range(0, len(fresh), EMBED_BATCH):
+        batch = fresh[b : b + EMBED_BATCH]
+        texts = [passages[i].text for i in batch]
+        spans = [[(s - passages[i].start, e - passages[i].start) for s, e in passages[i].sentences] for i in batch]
+        vectors, sentence_vectors = embedder.encode_passages(texts, spans)
+        matrix[batch] = vectors
+        for i, sv in zip(batch, sentence_vectors):
+            sentence_rows[i] = sv.astype(np.float16)
+        bar.update(len(batch))
+    bar.close()
+
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if len(passages):
+        index.add_with_ids(matrix, np.arange(len(passages), dtype=np.int64))
+    del matrix
+    lexical = Lexical.build([p.text for p in passages])
+    new_manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": {"id": embedder.info.id, "sha256": embedder.info.sha256, "dim": dim, "normalized": True,
+                  "max_tokens": embedder.info.max_tokens},
+        "chunker": chunker.as_dict(),
+        "index_factory": "IDMap2,Flat",
+        "metric": "inner_product",
+        "corpus": corpus.files,
+        "counts": {"reviews": len(corpus.reviews), "passages": len(passages)},
+        "warnings": corpus.warnings,
+        "repairs": corpus.repairs,
+        "versions": _versions(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    all_sentences = np.vstack(sentence_rows) if passages else np.zeros((0, dim), dtype=np.float16)
+    _write(folder, new_manifest, corpus.reviews, passages, index, all_sentences, lexical)
+    store = load_store(folder, embedder.info)
+    report = BuildReport("updated" if action == "update" and old is not None else "built", reason,
+                         embedded_passages=len(fresh), reused_passages=len(reuse),
+                         embedded_reviews=embedded_reviews, warnings=tuple(corpus.warnings),
+                         repairs=corpus.repairs)
+    return store, report

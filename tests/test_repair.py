@@ -1,0 +1,70 @@
+from hypothesis import given, settings, strategies as st
+
+from qa.repair import repair
+
+from .conftest import SEED_CORPUS, SEED_002, SEEDS
+
+
+def _body(path):
+    text = path.read_text(encoding="utf-8")
+    return text.split("\n---\n", 1)[1]
+
+
+def test_seed_002_mojibake_is_repaired():
+    raw = _body(SEED_002)
+    assert "β" in raw and "π¬" in raw
+    fixed = repair(raw)
+    assert "β" not in fixed.text
+    assert "Gyu-nam’s childhood friend" in fixed.text
+    assert "who’s lost faith" in fixed.text
+    assert "Escape is not just a thriller — it’s a searing political drama" in fixed.text
+    assert "\nPlot Summary\n" in fixed.text and "π" not in fixed.text
+    assert fixed.counts == {"β→’": 4, "β→—": 6, "emoji junk": 8}
+
+
+def test_text_that_needs_no_repair_is_left_byte_for_byte():
+    for name in ("000_c5d586a175a2a666.txt", "001_ab617f7258eed2b4.txt"):
+        raw = _body(SEED_CORPUS / "escape-2024" / name)
+        fixed = repair(raw)
+        assert fixed.text.encode("utf-8") == raw.encode("utf-8")
+        assert fixed.changed == 0
+    # curly quotes, NFD accents, CRLF and fullwidth letters are not "damage"
+    for raw in ["“Quoted” — it’s fine", "Cafe\u0301 society\r\nnext", "ＡＢＣ ﬁne", "Greek: καλή ταινία, π = 3.14"]:
+        assert repair(raw).text == raw
+
+
+def test_seed_files_keep_their_original_text():
+    # The corpus files are the seeds plus front matter; repair happens at ingest, not on disk.
+    for seed in SEEDS.iterdir():
+        assert _body(SEED_CORPUS / "escape-2024" / seed.name) == seed.read_text(encoding="utf-8")
+
+
+def test_html_entities_are_unescaped_and_offsets_map_through():
+    raw = "He said &quot;brisk&quot; &amp; &quot;thrilling&quot; twice."
+    fixed = repair(raw)
+    assert fixed.text == 'He said "brisk" & "thrilling" twice.'
+    start = raw.index("brisk")
+    s, e = fixed.offsets.span(start, start + len("brisk"))
+    assert fixed.text[s:e] == "brisk"
+    start = raw.index("&quot;thrilling&quot;")
+    s, e = fixed.offsets.span(start, start + len("&quot;thrilling&quot;"))
+    assert fixed.text[s:e] == '"thrilling"'
+    s, e = fixed.offsets.span(raw.index("twice"), len(raw))
+    assert fixed.text[s:e] == "twice."
+
+
+def test_offsets_map_through_mojibake_repair():
+    raw = _body(SEED_002)
+    fixed = repair(raw)
+    for phrase in ["The haunting score by Dalpalan", "Tasked with investigating", "Final Thoughts"]:
+        start = raw.index(phrase)
+        s, e = fixed.offsets.span(start, start + len(phrase))
+        assert fixed.text[s:e] == phrase
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab β π¬₯Ί\n&quot;amp#39x-’—")) | st.characters(), max_size=200))
+def test_repair_is_idempotent_and_bounded(raw):
+    once = repair(raw).text
+    assert repair(once).text == once
+    assert len(once) <= len(raw) + 8
