@@ -38,7 +38,8 @@ def resolve_model(model: str | None) -> tuple[str, str | Path]:
     """(model id recorded in the manifest, what to hand to SentenceTransformer)."""
     if model in (None, "", DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
         return DEFAULT_MODEL, default_model_path()
-    return str(model), (Path(model) if Path(model).exists() else model)
+    looks_like_path = Path(model).exists() or model.startswith(("/", "./", "../", "~")) or os.sep * 2 in model
+    return str(model), (Path(model).expanduser() if looks_like_path else model)
 
 
 def _hash_model_files(folder: Path) -> str:
@@ -119,16 +120,17 @@ class Embedder:
         dim = self.info.dim
         if not texts:
             return np.zeros((0, dim), dtype=np.float32), []
+        # One forward pass gives the pooled passage vector, the token embeddings and (asked of the
+        # tokenizer through processing_kwargs) each token's character offsets.
         outputs = self.model.encode(texts, batch_size=batch_size, output_value=None, convert_to_numpy=False,
-                                    show_progress_bar=False)
-        offsets = self.model.tokenizer(texts, return_offsets_mapping=True, truncation=True,
-                                       max_length=self.info.max_tokens)["offset_mapping"]
+                                    show_progress_bar=False,
+                                    processing_kwargs={"text": {"return_offsets_mapping": True}})
         passage_vectors = np.zeros((len(texts), dim), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = []
         for i, (out, spans) in enumerate(zip(outputs, sentence_spans)):
             passage_vectors[i] = out["sentence_embedding"].float().cpu().numpy()
             tokens = out["token_embeddings"].float().cpu().numpy()
-            token_offsets = np.asarray(offsets[i], dtype=np.int64).reshape(-1, 2)
+            token_offsets = out["offset_mapping"].cpu().numpy().astype(np.int64).reshape(-1, 2)
             n = min(len(token_offsets), len(tokens))
             token_offsets, tokens = token_offsets[:n], tokens[:n]
             real = token_offsets[:, 1] > token_offsets[:, 0]  # special tokens have empty offsets

@@ -11,6 +11,7 @@ from pathlib import Path
 from .answer import build_answer
 from .chat import clean_question, fold
 from .embed import Embedder
+from .errors import CorpusError
 from .passages import ChunkerSettings
 from .records import Answer, Hit
 from .retrieve import Filters, Retriever, RetrievalSettings
@@ -41,6 +42,8 @@ class Engine:
     @classmethod
     def open(cls, settings: Settings = Settings(), rebuild: bool = False, progress: bool = True,
              embedder: Embedder | None = None) -> "Engine":
+        if not Path(settings.corpus_dir).is_dir():  # fail before the slow model load
+            raise CorpusError(f"The corpus folder {settings.corpus_dir} does not exist; create it and add review files.")
         embedder = embedder or Embedder(settings.model)
         store, report = open_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunker,
                                    rebuild=rebuild, progress=progress)

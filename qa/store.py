@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 FIX_HINT = "rebuild it with: python -m qa index --rebuild"
-EMBED_BATCH = 256  # passages handed to the model per step: bounds memory and drives the progress bar
+EMBED_BATCH = 512  # passages handed to the model per step: bounds memory and drives the progress bar
 
 
 @dataclass
@@ -327,6 +327,7 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
         matrix[new_pos] = np.vstack([old.vectors.reconstruct(int(i)) for i in old_pos])
         for n, o in reuse:
             sentence_rows[n] = old.sentences_of(o)
+    fresh.sort(key=lambda i: -len(passages[i].text))  # similar lengths share a batch: less padding
     bar = tqdm(total=len(fresh), unit="passage", desc="Embedding", disable=not progress or not fresh)
     for b in range(0, len(fresh), EMBED_BATCH):
         batch = fresh[b : b + EMBED_BATCH]

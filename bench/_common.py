@@ -1,0 +1,32 @@
+"""Shared set-up for the benchmarks: offline environment and the seed question set."""
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+QUESTIONS = [
+    "Who composed the score?", "How long is the film?", "Who directed Escape?", "Did critics like the pacing?",
+    "Who plays the villain?", "What is the Rotten Tomatoes score?", "Where did the reviewer see the film?",
+    "How is the cinematography?", "What are the film's weaknesses?", "Who is Kim Dong-hyuk?",
+    "What does the propaganda sign say?", "Is the film worth watching in a cinema?",
+    "What themes does the film explore?", "What awards is it nominated for?", "When was it released?",
+    "What happens with the wild boar?", "Who is Seon Woo-min?", "How does the film end?",
+    "Is the screenplay strong?", "What other films has Koo Kyo-hwan been in?",
+]
+
+
+def p50(samples):
+    return statistics.median(samples)
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0

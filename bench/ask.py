@@ -1,0 +1,55 @@
+"""In-process `ask` p50 against its floor, measured in the same run.
+
+The floor is what `ask` cannot avoid: encode(question) with the same model plus an exact FAISS search.
+Our pipeline adds BM25, fusion, the per-review cap, sentence highlights, coverage and the reply. The
+query-embedding cache is switched off here, so every ask pays for its encode like the floor does.
+Prints the ratio ask_p50 / floor_p50 (target <= 1.15).
+"""
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import QUESTIONS, ROOT, p50, timed
+
+from qa.embed import Embedder
+from qa.engine import Engine, Settings
+
+ROUNDS = 15
+
+
+def main() -> None:
+    embedder = Embedder(query_cache_size=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = Engine.open(Settings(corpus_dir=ROOT / "corpus", index_dir=Path(tmp) / "index"),
+                             embedder=embedder, progress=False)
+        index = engine.store.vectors
+        model = embedder.model
+
+        def floor(q):
+            v = model.encode([q], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+            index.search(v, 5)
+
+        for q in QUESTIONS:  # warm-up
+            floor(q)
+            engine.ask(q)
+        floor_s, ask_s = [], []
+        for _ in range(ROUNDS):
+            for q in QUESTIONS:  # interleaved, so drift on a shared machine hits both alike
+                floor_s.append(timed(lambda: floor(q)))
+                ask_s.append(timed(lambda: engine.ask(q)))
+    result = {
+        "questions": len(QUESTIONS), "rounds": ROUNDS, "passages": len(engine.store.passages),
+        "floor_p50_ms": round(p50(floor_s) * 1000, 2), "ask_p50_ms": round(p50(ask_s) * 1000, 2),
+    }
+    result["ask_over_floor"] = round(result["ask_p50_ms"] / result["floor_p50_ms"], 3)
+    print(f"floor (encode + FAISS search) p50: {result['floor_p50_ms']:.2f} ms")
+    print(f"ask (hybrid, cap, highlights, coverage) p50: {result['ask_p50_ms']:.2f} ms")
+    print(f"ask / floor: {result['ask_over_floor']:.3f}  (target <= 1.15)")
+    if "--json" in sys.argv:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

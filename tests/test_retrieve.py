@@ -1,0 +1,147 @@
+"""Fusion, diversity, follow-ups and highlights: formulas on tiny fixtures, then the real model."""
+
+import pytest
+
+from qa.chat import clean_question, fold, is_follow_up
+from qa.errors import BadQuestion
+from qa.lexical import Lexical
+from qa.retrieve import RetrievalSettings, cap_per_review, rrf
+
+# ---------------------------------------------------------------- formulas
+
+
+def test_rrf_matches_the_formula():
+    dense, bm25 = [3, 1, 2], [1, 4]
+    scores = rrf([dense, bm25], k=60)
+    assert scores[1] == pytest.approx(1 / (60 + 2) + 1 / (60 + 1))
+    assert scores[3] == pytest.approx(1 / (60 + 1))
+    assert scores[2] == pytest.approx(1 / (60 + 3))
+    assert scores[4] == pytest.approx(1 / (60 + 2))
+    weighted = rrf([dense, bm25], k=10, weights=[2.0, 0.5])
+    assert weighted[1] == pytest.approx(2.0 / 12 + 0.5 / 11)
+
+
+def test_per_review_cap_holds_and_off_means_pure_fusion():
+    ranked = [0, 1, 2, 3, 4, 5, 6]
+    review_of = ["a", "a", "a", "b", "a", "c", "b"]
+    top = cap_per_review(ranked, review_of, cap=2, k=5)
+    assert top == [0, 1, 3, 5, 6]
+    assert max(sum(1 for d in top if review_of[d] == r) for r in "abc") <= 2
+    assert cap_per_review(ranked, review_of, cap=None, k=5) == ranked[:5]
+    # with too few reviews, the skipped candidates fill the list rather than leaving it short
+    assert cap_per_review([0, 1, 2, 4], review_of, cap=1, k=3) == [0, 1, 2]
+
+
+def test_bm25_finds_exact_names_and_numbers():
+    lexical = Lexical.build(["The haunting score by Dalpalan enhances it.", "Clocking in at 94 minutes, it is brisk.",
+                             "The cinematography is lush."])
+    assert lexical.scores("Dalpalan?").argmax() == 0
+    assert lexical.scores("94 minutes").argmax() == 1
+    assert lexical.scores("the of and").max() == 0
+
+
+FOLLOW_UPS = [
+    # question, history, dependent?
+    ("Who composed the score?", [], False),
+    ("What else has he worked on?", ["Who composed the score?"], True),
+    ("And the audience score?", ["What did critics give it?"], True),
+    ("What about the pacing?", ["How was the acting?"], True),
+    ("Is it long?", ["Who directed Escape?"], True),
+    ("Their names?", ["Who stars in it?"], True),
+    ("Who plays Major Ri Hyun-sang in Escape?", ["Who composed the score?"], False),
+    ("How long is the running time of Escape?", ["Who directed?"], False),
+    ("Did critics like the cinematography of the film?", ["Who is the lead?"], False),
+    ("Did she like it?", ["What did the Houston Chronicle say?"], True),
+    ("Why?", ["Was the screenplay weak?"], True),
+]
+
+
+@pytest.mark.parametrize("question,history,dependent", FOLLOW_UPS)
+def test_follow_up_detection(question, history, dependent):
+    assert is_follow_up(question, history) is dependent
+    folded = fold(question, history)
+    if dependent:
+        assert folded.history_text and folded.query_used.endswith(question) and history[-1] in folded.query_used
+    else:
+        assert folded.query_used == question and folded.history_text is None
+
+
+def test_questions_are_cleaned_or_refused():
+    with pytest.raises(BadQuestion):
+        clean_question("   \n\t ")
+    with pytest.raises(BadQuestion):
+        clean_question("\x00\x07")
+    assert clean_question("Who\x00 scored\u202e it?")[0] == "Who scored it?"
+    text, notices = clean_question("why " * 50_000)
+    assert len(text) <= 1000 and notices
+
+
+def test_settings_reject_nonsense():
+    with pytest.raises(ValueError):
+        RetrievalSettings(mode="magic")
+    with pytest.raises(ValueError):
+        RetrievalSettings(k=0)
+
+
+# ---------------------------------------------------------------- the real model on the seeds
+
+
+def _review_text(engine, hit):
+    return engine.store.reviews[hit.passage.review_id].text
+
+
+def test_who_composed_the_score_puts_dalpalan_first(engine):
+    for mode in ("dense", "bm25", "hybrid"):
+        answer = engine.ask("Who composed the score?", mode=mode)
+        top = answer.hits[0]
+        assert "Dalpalan" in top.passage.text, mode
+        s, e = top.highlight
+        assert "Dalpalan" in _review_text(engine, top)[s:e]
+    assert "Dalpalan" in engine.ask("Who composed the score?").summary.split("\n")[0]
+
+
+def test_bm25_alone_finds_94_minutes(engine):
+    answer = engine.ask("94 minutes", mode="bm25", k=1)
+    assert "94 minutes" in answer.hits[0].passage.text
+
+
+def test_highlights_lie_inside_their_passage_and_cover_whole_sentences(engine):
+    for q in ["Who composed the score?", "Did critics like the pacing?", "Where did the reviewer see the film?",
+              "What is the Rotten Tomatoes score?", "Who plays the villain?"]:
+        for hit in engine.ask(q, k=8).hits:
+            p = hit.passage
+            s, e = hit.highlight
+            assert p.start <= s < e <= p.end
+            assert (s, e) in p.sentences
+
+
+def test_per_review_cap_spreads_the_top_k(engine):
+    answer = engine.ask("How was the acting?", k=5)
+    counts = {}
+    for h in answer.hits:
+        counts[h.passage.review_id] = counts.get(h.passage.review_id, 0) + 1
+    assert max(counts.values()) <= 2 and len(counts) == 3
+    uncapped = engine.ask("How was the acting?", k=5, per_review_cap=None)
+    order, detail = engine.retriever.ranked(engine.retriever.query("How was the acting?"), RetrievalSettings(k=5))
+    assert [h.passage for h in uncapped.hits] == [engine.store.passages[i] for i in order[:5]]
+
+
+def test_follow_up_is_searched_with_its_history(engine):
+    answer = engine.ask("Who plays him?", history=["Who is the villain, Major Ri?"])
+    assert answer.query_used == "Who is the villain, Major Ri? Who plays him?"
+    assert any("Koo Kyo-hwan" in h.passage.text for h in answer.hits[:3])
+    alone = engine.ask("Who plays him?")
+    assert alone.query_used == "Who plays him?"
+
+
+def test_what_each_review_says(engine):
+    answer = engine.ask("What about the cinematography?")
+    assert len(answer.per_review) == 3
+    assert {h.passage.review_id for h in answer.per_review} == set(engine.store.reviews)
+    assert answer.coverage.endswith("of 3 reviews address this question.")
+
+
+def test_film_filter(engine):
+    assert engine.ask("Who composed the score?", film="Escape (2024)").hits
+    answer = engine.ask("Who composed the score?", film="Some other film")
+    assert answer.hits == () and "No passage" in answer.summary
