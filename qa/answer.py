@@ -10,6 +10,7 @@ from __future__ import annotations
 from .records import Answer, Hit, Review
 
 REPLY_SENTENCES = 3
+REPLY_RELATIVE = 0.75  # a later hit joins the reply when its sentence scores this share of the best one
 # A review addresses a question when its best passage is close in meaning and shares a content word
 # with it, or is very close in meaning alone (MiniLM cosines for a good match sit around 0.25-0.6).
 MENTION_DENSE_WITH_TERMS = 0.25
@@ -17,9 +18,13 @@ MENTION_DENSE_ALONE = 0.45
 
 
 def reply(hits: list[Hit], reviews: dict[str, Review], sentences: int = REPLY_SENTENCES) -> str:
+    """The best hit's sentence, then those of later hits whose sentences match nearly as well."""
     parts: list[str] = []
     seen: set[str] = set()
+    floor = REPLY_RELATIVE * max((h.scores.get("sentence", 0.0) for h in hits[:1]), default=0.0)
     for hit in hits:
+        if parts and hit.scores.get("sentence", 0.0) < floor:
+            continue
         s, e = hit.highlight
         sentence = " ".join(reviews[hit.passage.review_id].text[s:e].split())
         if sentence.casefold() in seen:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,7 @@ class Embedder:
         self.info = ModelInfo(model_id, sha, int(dim), int(self.model.max_seq_length))
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = query_cache_size
+        self._lock = threading.Lock()
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Normalised vectors, shape (len(texts), dim), float32."""
@@ -99,15 +101,17 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """One question's vector, shape (dim,). Repeated questions come from an LRU cache."""
-        hit = self._cache.get(text)
-        if hit is not None:
-            self._cache.move_to_end(text)
-            return hit
+        with self._lock:  # the app serves several users from threads
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit
         vector = self.encode([text])[0]
         vector.setflags(write=False)
-        self._cache[text] = vector
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[text] = vector
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return vector
 
     def encode_passages(self, texts: list[str], sentence_spans: list[list[tuple[int, int]]],

@@ -69,8 +69,7 @@ class Engine:
                     if current is None or detail[j]["dense"] > detail[current]["dense"]:
                         best[p.review_id] = j
         ranked = sorted(best.values(), key=lambda j: -detail[j].get("fused", 0.0))[:PER_REVIEW_LIMIT]
-        return [Hit(self.store.passages[j], detail[j].get("fused", 0.0), n,
-                    self.retriever.highlight(j, query_vector), detail[j]) for n, j in enumerate(ranked, 1)]
+        return [self.retriever.hit(j, n, detail[j], "fused", query_vector) for n, j in enumerate(ranked, 1)]
 
     def ask(self, question: str, history: list[str] | tuple[str, ...] = (), film: str | None = None,
             outlet: str | None = None, review_ids: tuple[str, ...] | None = None, k: int | None = None,

@@ -31,6 +31,7 @@ _FTFY = ftfy.TextFixerConfig(
     explain=False,
 )
 
+_LINES = re.compile(r"[^\n]*\n|[^\n]+")
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # The signature of cp1253 mojibake: "β" glued to Latin letters, or standing alone between spaces.
 _GREEK_SIGNATURE = re.compile(r"[A-Za-z]β[A-Za-z]| β ")
@@ -126,7 +127,7 @@ def _ftfy_lines(text: str, counts: Counter) -> tuple[str, list[Edit]]:
     out: list[str] = []
     edits: list[Edit] = []
     raw_pos = new_pos = 0
-    for line in text.splitlines(keepends=True):
+    for line in _LINES.findall(text):  # only "\n" ends a line: str.splitlines also splits on \x0b, \x1c...
         fixed = ftfy.fix_text(line, _FTFY)
         if fixed != line:
             counts["ftfy"] += 1

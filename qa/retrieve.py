@@ -190,26 +190,46 @@ class Retriever:
             entry["bm25"] = float(bm25_scores[i])
         return order, detail
 
-    def highlight(self, position: int, vector: np.ndarray) -> tuple[int, int]:
-        """Review offsets of the passage sentence whose stored vector best matches the query."""
+    def highlight(self, position: int, vector: np.ndarray) -> tuple[tuple[int, int], float]:
+        """Review offsets of the passage sentence whose stored vector best matches the query, and its
+        cosine similarity to the query."""
         passage = self.store.passages[position]
         if not passage.sentences:
-            return passage.start, passage.end
+            return (passage.start, passage.end), 0.0
         sims = self.store.sentences_of(position).astype(np.float32) @ vector
         # Headings and list dashes ("-", "Plot Summary") pool to vague vectors; prefer real sentences.
         words = np.array([len(passage.text[s - passage.start : e - passage.start].split()) for s, e in passage.sentences])
         if (words >= MIN_HIGHLIGHT_WORDS).any():
             sims = np.where(words >= MIN_HIGHLIGHT_WORDS, sims, -np.inf)
-        return passage.sentences[int(np.argmax(sims))]
+        best = int(np.argmax(sims))
+        return passage.sentences[best], float(sims[best])
 
     def hits(self, order: list[int], detail: dict[int, dict[str, float]], query: Query,
              settings: RetrievalSettings) -> list[Hit]:
-        top = cap_per_review(order, self._review_of, settings.per_review_cap, settings.k)
+        """The top k of the fused order. With diversity on, the per-review cap applies and a passage
+        whose best sentence is the one already highlighted in a higher hit (neighbouring passages share
+        a sentence) is left out."""
         score_key = "dense" if settings.mode == "dense" else "fused"
-        return [
-            Hit(self.store.passages[i], detail[i][score_key], rank, self.highlight(i, query.vector), detail[i])
-            for rank, i in enumerate(top, 1)
-        ]
+        if settings.per_review_cap is None:
+            return [self.hit(i, rank, detail[i], score_key, query.vector)
+                    for rank, i in enumerate(order[: settings.k], 1)]
+        chosen: list[Hit] = []
+        shown: set[tuple[str, tuple[int, int]]] = set()
+        for i in cap_per_review(order, self._review_of, settings.per_review_cap, len(order)):
+            hit = self.hit(i, len(chosen) + 1, detail[i], score_key, query.vector)
+            key = (hit.passage.review_id, hit.highlight)
+            if key in shown:
+                continue
+            shown.add(key)
+            chosen.append(hit)
+            if len(chosen) == settings.k:
+                break
+        return chosen
+
+    def hit(self, position: int, rank: int, scores: dict[str, float], score_key: str, vector: np.ndarray) -> Hit:
+        span, sentence_score = self.highlight(position, vector)
+        scores = {**scores, "sentence": sentence_score}
+        return Hit(self.store.passages[position], scores.get(score_key, 0.0), rank, span, scores)
 
     def search(self, query: Query, settings: RetrievalSettings = RetrievalSettings(),
                filters: Filters = Filters()) -> list[Hit]:

@@ -62,7 +62,7 @@ def test_offsets_map_through_mojibake_repair():
         assert fixed.text[s:e] == phrase
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("ab β π¬₯Ί\n&quot;amp#39x-’—")) | st.characters(), max_size=200))
 def test_repair_is_idempotent_and_bounded(raw):
     once = repair(raw).text

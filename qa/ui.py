@@ -1,0 +1,278 @@
+"""The reader's web app: a Gradio chat beside numbered, attributed passage cards.
+
+Everything a reader sees that comes from a review is escaped here (html.escape, and Markdown
+punctuation in the chat), so review text is always shown as text. `respond` is a pure function of its
+inputs and the shared read-only engine; each browser session keeps its own chat history.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from typing import Callable, Iterator
+
+from .answer import answer_json
+from .chat import clean_question
+from .engine import Engine, Settings
+from .errors import BadQuestion, QAError
+from .records import Answer, Hit
+
+EXAMPLE_POOL = [  # shown when the corpus mentions the word, so examples fit the reviews loaded
+    ("Who composed the score?", "score"),
+    ("How is the cinematography?", "cinematography"),
+    ("Did critics like the pacing?", "pacing"),
+    ("Who plays the villain?", "villain"),
+    ("How long is the film?", "minutes"),
+    ("What are the film's weaknesses?", "clichés"),
+    ("What is the Rotten Tomatoes score?", "rotten"),
+    ("Who directed the film?", "directed"),
+    ("What is the film about?", "plot"),
+    ("Is it worth seeing in a cinema?", "cinema"),
+]
+MAX_EXAMPLES = 6
+ALL_FILMS = "All films"
+ALL_REVIEWS = "All reviews"
+
+CSS = """
+.qa-cards { display: flex; flex-direction: column; gap: 10px; }
+.qa-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
+  background: var(--block-background-fill); }
+.qa-head { font-weight: 600; display: flex; gap: 8px; align-items: baseline; }
+.qa-num { color: var(--color-accent); min-width: 2em; }
+.qa-meta { font-size: 0.85em; color: var(--body-text-color-subdued); margin: 2px 0 6px 0; }
+.qa-match { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 0.8em; cursor: help; }
+.qa-strong { background: #d1fae5; color: #065f46; } .qa-good { background: #fef3c7; color: #92400e; }
+.qa-weak { background: #f3f4f6; color: #4b5563; }
+.qa-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.92em; margin: 0; line-height: 1.45; }
+.qa-text mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.qa-empty { color: var(--body-text-color-subdued); font-style: italic; }
+"""
+
+
+class EngineLoader:
+    """Opens the engine once, on first use (or at start-up), and shares it read-only between users."""
+
+    def __init__(self, settings: Settings, opener: Callable[[Settings], Engine] | None = None):
+        self.settings = settings
+        self._opener = opener or (lambda s: Engine.open(s, progress=False))
+        self._engine: Engine | None = None
+        self._error: QAError | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self._engine is not None
+
+    def get(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._opener(self.settings)
+            return self._engine
+
+
+# ---------------------------------------------------------------- rendering (pure functions)
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text safe to place in a Markdown component: HTML escaped, Markdown punctuation backslashed."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def match_label(hit: Hit) -> tuple[str, str]:
+    """(css class, words) for how well a passage matched, from its cosine similarity to the question."""
+    # MiniLM cosines: about 0.45+ for a passage on the very point, 0.25+ for a related one.
+    similarity = max(hit.scores.get("dense", 0.0), hit.scores.get("sentence", 0.0))
+    if similarity >= 0.45:
+        return "qa-strong", "strong match"
+    if similarity >= 0.25:
+        return "qa-good", "good match"
+    return "qa-weak", "weak match"
+
+
+def _safe_url(url: str | None) -> str | None:
+    if url and re.match(r"^https?://", url.strip(), re.I):
+        return url.strip()
+    return None
+
+
+def card_html(hit: Hit, engine: Engine) -> str:
+    p = hit.passage
+    review = engine.store.reviews[p.review_id]
+    s, e = hit.highlight[0] - p.start, hit.highlight[1] - p.start
+    body = (html.escape(p.text[:s]) + "<mark>" + html.escape(p.text[s:e]) + "</mark>" + html.escape(p.text[e:]))
+    meta = [html.escape(review.source.outlet or "outlet unknown")]
+    if review.source.author:
+        meta.append("by " + html.escape(review.source.author))
+    url = _safe_url(review.source.url)
+    if url:
+        meta.append(f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer nofollow">'
+                    "read the review</a>")
+    if len(engine.store.films()) > 1:
+        meta.append(html.escape(review.film))
+    meta.append(f"¶ {p.paragraph} · chars {p.start}–{p.end}")
+    css, words = match_label(hit)
+    raw = " · ".join(f"{k} {v:.4f}" for k, v in hit.scores.items())
+    return (
+        f'<div class="qa-card" id="qa-card-{hit.rank}" data-review-id="{html.escape(p.review_id, quote=True)}" '
+        f'data-passage-id="{html.escape(p.id, quote=True)}">'
+        f'<div class="qa-head"><span class="qa-num">[{hit.rank}]</span>'
+        f'<span class="qa-title">{html.escape(review.title)}</span></div>'
+        f'<div class="qa-meta">{" · ".join(meta)} · '
+        f'<span class="qa-match {css}" title="raw scores: {html.escape(raw, quote=True)}">{words}</span></div>'
+        f'<p class="qa-text">{body}</p></div>'
+    )
+
+
+def cards_html(hits: tuple[Hit, ...], engine: Engine, empty: str = "No passages yet: ask a question.") -> str:
+    if not hits:
+        return f'<div class="qa-cards"><p class="qa-empty">{html.escape(empty)}</p></div>'
+    return '<div class="qa-cards">' + "".join(card_html(h, engine) for h in hits) + "</div>"
+
+
+def per_review_html(answer: Answer, engine: Engine) -> str:
+    head = f'<p class="qa-coverage"><b>{html.escape(answer.coverage)}</b></p>'
+    return head + cards_html(answer.per_review, engine, "No review in scope.")
+
+
+def reply_markdown(answer: Answer) -> str:
+    lines = [escape_markdown(line) for line in answer.summary.split("\n")]
+    extra = []
+    if answer.query_used != answer.question:
+        extra.append(f"*Searched for: {escape_markdown(answer.query_used)}*")
+    extra += [f"*{escape_markdown(n)}*" for n in answer.notices]
+    extra.append(f"*{escape_markdown(answer.coverage)}*")
+    return "\n\n".join(lines + extra)
+
+
+def _text_of(message) -> str:
+    content = message.get("content") if isinstance(message, dict) else message
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
+def user_turns(history: list) -> list[str]:
+    return [_text_of(m) for m in history or [] if isinstance(m, dict) and m.get("role") == "user"]
+
+
+def _message(role: str, text: str) -> dict:
+    return {"role": role, "content": [{"type": "text", "text": text}]}
+
+
+# ---------------------------------------------------------------- the chat turn
+
+
+def respond(message: str, history: list, film: str | None, review_title: str | None, k: int,
+            loader: EngineLoader) -> Iterator[tuple[list, str, str, str, str]]:
+    """One chat turn. Yields (history, cleared textbox, cards html, per-review html, searched-for)."""
+    history = list(history or [])
+    try:
+        clean_question(message)
+    except BadQuestion as exc:
+        yield history + [_message("assistant", str(exc))], "", cards_html((), None), "", ""
+        return
+    shown = history + [_message("user", escape_markdown(" ".join(str(message).split())))]
+    if not loader.ready:
+        yield (shown + [_message("assistant", "Loading the model and building the index; one moment…")],
+               "", cards_html((), None, "Building the index…"), "", "")
+    try:
+        engine = loader.get()
+        ids = None
+        if review_title and review_title != ALL_REVIEWS:
+            ids = tuple(r.id for r in engine.store.reviews.values() if r.title == review_title)
+        answer = engine.ask(message, history=user_turns(history), film=None if film in (None, "", ALL_FILMS) else film,
+                            review_ids=ids, k=int(k))
+    except QAError as exc:
+        yield shown + [_message("assistant", escape_markdown(str(exc)))], "", cards_html((), None), "", ""
+        return
+    except Exception as exc:  # never a traceback in the chat
+        text = f"Something went wrong ({exc.__class__.__name__}); please try again."
+        yield shown + [_message("assistant", text)], "", cards_html((), None), "", ""
+        return
+    searched = f"Searched for: {escape_markdown(answer.query_used)}"
+    yield (shown + [_message("assistant", reply_markdown(answer))], "", cards_html(answer.hits, engine),
+           per_review_html(answer, engine), searched)
+
+
+def examples_for(engine: Engine) -> list[str]:
+    text = " ".join(r.text.casefold() for r in engine.store.reviews.values())
+    return [q for q, word in EXAMPLE_POOL if word in text][:MAX_EXAMPLES]
+
+
+def api_ask(question: str, loader: EngineLoader, film: str = "", k: int = 5,
+            history: list[str] | None = None) -> dict:
+    engine = loader.get()
+    answer = engine.ask(question, history=history or (), film=film or None, k=int(k))
+    return answer_json(answer, engine.store.reviews)
+
+
+# ---------------------------------------------------------------- layout
+
+
+def build_demo(loader: EngineLoader):
+    """The Blocks app. Building it loads no model and reads no index; that happens on first use."""
+    import gradio as gr
+
+    with gr.Blocks(title="Film review Q&A") as demo:
+        gr.Markdown("## Ask the reviews\nEvery answer quotes the reviews and shows where each passage comes from.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                chatbot = gr.Chatbot(label="Conversation", height=460, buttons=["copy", "copy_all"],
+                                     elem_id="qa-chat")
+                with gr.Row():
+                    box = gr.Textbox(placeholder="Ask about the film, e.g. Who composed the score?", show_label=False,
+                                     scale=6, elem_id="qa-question", max_lines=4, submit_btn=False)
+                    ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                with gr.Row():
+                    example_btns = [gr.Button(visible=False, size="sm", elem_classes=["qa-example"])
+                                    for _ in range(MAX_EXAMPLES)]
+                with gr.Row():
+                    film = gr.Dropdown(label="Film", choices=[ALL_FILMS], value=ALL_FILMS, visible=False,
+                                       elem_id="qa-film")
+                    review = gr.Dropdown(label="Review", choices=[ALL_REVIEWS], value=ALL_REVIEWS, elem_id="qa-review")
+                    k = gr.Slider(1, 10, value=5, step=1, label="Passages (top k)", elem_id="qa-k")
+                clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
+            with gr.Column(scale=4):
+                searched = gr.Markdown(elem_id="qa-searched")
+                cards = gr.HTML(cards_html((), None), elem_id="qa-cards")
+                with gr.Accordion("What each review says", open=False, elem_id="qa-per-review"):
+                    per_review = gr.HTML()
+
+        def turn(message, history, film_value, review_value, k_value):
+            yield from respond(message, history, film_value, review_value, k_value, loader)
+
+        inputs = [box, chatbot, film, review, k]
+        outputs = [chatbot, box, cards, per_review, searched]
+        box.submit(turn, inputs, outputs, api_visibility="private")
+        ask_btn.click(turn, inputs, outputs, api_visibility="private")
+        for btn in example_btns:
+            btn.click(lambda q: q, btn, box, api_visibility="private").then(
+                turn, inputs, outputs, api_visibility="private")
+        clear.click(lambda: ([], cards_html((), None), "", ""), None, [chatbot, cards, per_review, searched],
+                    api_visibility="private")
+
+        def on_load():
+            engine = loader.get()
+            films = engine.films()
+            titles = sorted({r.title for r in engine.store.reviews.values()})
+            examples = examples_for(engine)
+            updates = [gr.update(choices=[ALL_FILMS, *films], visible=len(films) > 1),
+                       gr.update(choices=[ALL_REVIEWS, *titles])]
+            updates += [gr.update(value=examples[i], visible=True) if i < len(examples) else gr.update(visible=False)
+                        for i in range(MAX_EXAMPLES)]
+            return updates
+
+        demo.load(on_load, None, [film, review, *example_btns], api_visibility="private")
+
+        def ask(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
+            """Answer a question: the same fields as `qa ask --json`."""
+            try:
+                return api_ask(question, loader, film, k, history)
+            except QAError as exc:
+                raise gr.Error(str(exc)) from exc
+
+        gr.api(ask, api_name="ask")
+    return demo

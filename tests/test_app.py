@@ -1,0 +1,169 @@
+"""The real app: `python app.py` on 127.0.0.1, driven through gradio_client and real Chromium."""
+
+from urllib.parse import urlparse
+
+import pytest
+
+from .conftest import ARTIFACTS, AppServer
+
+SEED_QUESTIONS = [
+    # question, review that must be cited first, words in its passage
+    ("Who composed the score?", "escape-2024/002_03b15f6e9896f6a9", "Dalpalan"),
+    ("What is the Rotten Tomatoes score?", "escape-2024/000_c5d586a175a2a666", "71% critics, 87% audience"),
+    ("Where did the reviewer watch the film?", "escape-2024/001_ab617f7258eed2b4", "Buena Park"),
+]
+
+
+def _page(browser, requests_seen=None, dialogs=None):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    if requests_seen is not None:
+        page.on("request", lambda r: requests_seen.append(r.url))
+    if dialogs is not None:
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    return context, page
+
+
+def _ask(page, question, turn):
+    box = page.locator("#qa-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    # wait for this turn's bot message (user + bot per turn)
+    page.wait_for_function(
+        "n => document.querySelectorAll('#qa-chat .message-row.bot-row').length >= n "
+        "&& document.querySelector('#qa-card-1') !== null",
+        arg=turn, timeout=60_000)
+    page.wait_for_timeout(300)
+
+
+def test_browser_answers_cite_the_right_review_and_stay_local(app_server, browser):
+    seen: list[str] = []
+    context, page = _page(browser, requests_seen=seen)
+    page.goto(app_server.url)
+    page.wait_for_selector("#qa-question textarea")
+    for turn, (question, review_id, words) in enumerate(SEED_QUESTIONS, 1):
+        _ask(page, question, turn)
+        page.wait_for_function(
+            "([rid, words]) => { const c = document.querySelector('#qa-card-1');"
+            " return c && c.dataset.reviewId === rid && c.innerText.includes(words); }",
+            arg=[review_id, words], timeout=60_000)
+        card = page.locator("#qa-card-1")
+        assert card.get_attribute("data-review-id") == review_id
+        assert words in card.locator("mark").inner_text() or words in card.inner_text()
+        assert "¶" in card.inner_text() and "chars" in card.inner_text()
+        last_reply = page.locator("#qa-chat .bot").last.inner_text()
+        assert "[1]" in last_reply
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
+    hosts = {urlparse(u).hostname for u in seen if urlparse(u).scheme in ("http", "https", "ws", "wss")}
+    assert hosts <= {"127.0.0.1"}, hosts
+    context.close()
+
+
+def test_browser_follow_up_example_click_and_clear(app_server, browser):
+    context, page = _page(browser)
+    page.goto(app_server.url)
+    page.wait_for_selector("#qa-question textarea")
+    example = page.locator(".qa-example", has_text="Who composed the score?")
+    example.wait_for(timeout=30_000)
+    example.click()
+    page.wait_for_function("() => document.querySelector('#qa-card-1') !== null", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#qa-card-1').innerText.includes('Dalpalan')", timeout=60_000)
+    _ask(page, "What else has he worked on?", 2)
+    page.wait_for_function("() => document.querySelector('#qa-searched').innerText.includes("
+                           "'Who composed the score? What else has he worked on?')", timeout=60_000)
+    page.locator("#qa-clear").click()
+    page.wait_for_function("() => document.querySelector('#qa-card-1') === null", timeout=30_000)
+    box = page.locator("#qa-question textarea")
+    box.fill("   ")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelector('#qa-chat').innerText.includes('Please type a question.')",
+                           timeout=30_000)
+    context.close()
+
+
+def test_two_readers_keep_separate_histories(app_server, browser):
+    ctx_a, page_a = _page(browser)
+    ctx_b, page_b = _page(browser)
+    for page in (page_a, page_b):
+        page.goto(app_server.url)
+        page.wait_for_selector("#qa-question textarea")
+    page_a.locator("#qa-question textarea").fill("Who composed the score?")
+    page_b.locator("#qa-question textarea").fill("Where did the reviewer watch the film?")
+    page_a.locator("#qa-question textarea").press("Enter")
+    page_b.locator("#qa-question textarea").press("Enter")
+    page_a.wait_for_function("() => document.querySelector('#qa-card-1')?.innerText.includes('Dalpalan')", timeout=60_000)
+    page_b.wait_for_function("() => document.querySelector('#qa-card-1')?.innerText.includes('Buena Park')", timeout=60_000)
+    chat_a = page_a.locator("#qa-chat").inner_text()
+    chat_b = page_b.locator("#qa-chat").inner_text()
+    assert "Who composed the score?" in chat_a and "Where did the reviewer" not in chat_a
+    assert "Where did the reviewer watch the film?" in chat_b and "Who composed the score?" not in chat_b
+    ctx_a.close()
+    ctx_b.close()
+
+
+def test_gradio_client_ask_endpoint(app_server):
+    from gradio_client import Client
+
+    client = Client(app_server.url, verbose=False)
+    result = client.predict("Who composed the score?", "", 3, [], api_name="/ask")
+    assert result["question"] == "Who composed the score?" and len(result["hits"]) == 3
+    top = result["hits"][0]
+    assert top["review_id"] == "escape-2024/002_03b15f6e9896f6a9" and "Dalpalan" in top["text"]
+    assert {"rank", "score", "text", "highlight", "review_id", "title", "outlet", "paragraph", "start", "end"} <= set(top)
+    follow = client.predict("What else has he worked on?", "", 3, ["Who composed the score?"], api_name="/ask")
+    assert follow["query_used"] == "Who composed the score? What else has he worked on?"
+    with pytest.raises(Exception, match="Please type a question"):
+        client.predict("   ", "", 3, [], api_name="/ask")
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert names == {"/ask"}
+
+
+XSS_REVIEW = """---
+film: Evil Film
+title: "<script>alert('title')</script>Evil review"
+outlet: "<img src=x onerror=alert('outlet')>"
+url: "javascript:alert('url')"
+---
+The score is <script>alert(1)</script> loud and the music is <img src=x onerror=alert(2)> everywhere.
+Read more [here](javascript:alert(3)) about the score and <a href="javascript:alert(4)">the music</a>.
+"""
+
+
+@pytest.fixture(scope="module")
+def xss_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("xss")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "evil.md").write_text(XSS_REVIEW)
+    (root / "corpus" / "plain.txt").write_text("---\nfilm: Plain Film\n---\nA calm film with a quiet score.\n")
+    server = AppServer(root / "corpus", root / "index", root / "app.log")
+    yield server
+    server.stop()
+
+
+def test_review_html_is_shown_as_text_never_run(xss_server, browser):
+    dialogs: list[str] = []
+    context, page = _page(browser, dialogs=dialogs)
+    page.goto(xss_server.url)
+    page.wait_for_selector("#qa-question textarea")
+    _ask(page, "What about the score and the music?", 1)
+    page.locator("#qa-per-review").click()  # open "What each review says" too
+    page.wait_for_timeout(800)
+    cards = page.locator("#qa-cards").inner_text()
+    assert "<script>alert(1)</script>" in cards
+    assert "<img src=x onerror=alert(2)>" in cards
+    assert "[here](javascript:alert(3))" in cards
+    assert "<script>alert('title')</script>Evil review" in cards
+    assert "<img src=x onerror=alert('outlet')>" in cards
+    assert page.locator("#qa-cards a[href^='javascript']").count() == 0
+    assert page.locator("#qa-cards img, #qa-cards script, #qa-chat img").count() == 0
+    assert page.locator("#qa-chat a[href^='javascript']").count() == 0
+    chat = page.locator("#qa-chat").inner_text()
+    assert "<script>alert(1)</script>" in chat or "<img src=x onerror=alert(2)>" in chat
+    # the film selector appears because this corpus holds two films
+    assert page.locator("#qa-film").is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "xss.png"), full_page=True)
+    page.wait_for_timeout(500)
+    assert dialogs == []
+    context.close()
