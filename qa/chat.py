@@ -21,6 +21,7 @@ _WORDS = re.compile(r"[\w'’-]+")
 _ANAPHORA = {"he", "him", "his", "himself", "she", "her", "hers", "herself", "they", "them", "their",
              "theirs", "themselves", "else", "also", "too", "former", "latter", "same"}
 _WEAK_ANAPHORA = {"it", "its", "this", "that", "these", "those", "there", "one"}
+_DEICTIC_THERE = re.compile(r"(?<!\bis )(?<!\bare )(?<!\bwas )(?<!\bwere )\bthere\b(?! (is|are|was|were|be)\b)", re.I)
 _OPENERS = re.compile(r"^\s*(and|but|or|so|also|what about|how about|and what about|then|what else)\b", re.I)
 
 
@@ -60,6 +61,8 @@ def is_follow_up(question: str, history: list[str] | tuple[str, ...]) -> bool:
     if _OPENERS.match(question):
         return True
     if any(w in _ANAPHORA for w in words):
+        return True
+    if _DEICTIC_THERE.search(question):  # "the audience there", not "is there a ..."
         return True
     if len(words) <= 5 and any(w in _WEAK_ANAPHORA for w in words):
         return True

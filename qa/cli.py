@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .embed import configure_offline
@@ -97,6 +98,54 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def open_eval_engine(dataset, args, embedder=None):
+    """The engine an eval runs against (the dataset's own corpus, cached, or the configured one) and
+    the raw->repaired offset maps of its reviews."""
+    from .corpus import read_corpus
+    from .engine import Engine
+    from .evals import dataset_corpus_dir
+
+    settings = _settings(args)
+    if dataset.corpus_path is not None:
+        corpus_dir = dataset_corpus_dir(dataset, Path(args.cache))
+        settings = replace(settings, corpus_dir=corpus_dir, index_dir=corpus_dir.parent / "index")
+    engine = Engine.open(settings, progress=sys.stderr.isatty() or args.progress, embedder=embedder)
+    if engine.report.action != "loaded":
+        print(engine.report.summary(), file=sys.stderr)
+    return engine, read_corpus(settings.corpus_dir).offset_maps
+
+
+def cmd_eval(args) -> int:
+    from .evals import evaluate_dataset, load_dataset, write_outputs
+
+    dataset = load_dataset(args.dataset)  # a malformed file fails before the model loads
+    engine, offset_maps = open_eval_engine(dataset, args)
+    result = evaluate_dataset(engine, dataset, offset_maps, mode=args.retriever, k=args.k,
+                              per_review_cap=None if args.no_cap else args.per_review_cap)
+    if args.out:
+        write_outputs(result, engine, Path(args.out))
+    summary = result.summary()
+    width = max(len(m) for m in result.metrics)
+    print(f"{dataset.name}: {args.retriever}, k={args.k}, {summary['queries']} queries scored, "
+          f"{len(summary['excluded'])} left out (no relevant passage in their pool)")
+    for metric, value in result.metrics.items():
+        print(f"  {metric:<{width}}  {value:.4f}")
+    for kind, values in result.per_kind.items():
+        print(f"  [{kind}] " + ", ".join(f"{m} {v}" for m, v in values.items()))
+    if args.out:
+        print(f"Wrote metrics.json, per_query.csv, run.trec, report.md and recall_at_k.png to {args.out}")
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .evals import compare_runs
+
+    print(compare_runs(Path(args.out_a), Path(args.out_b)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="Q&A over film reviews, with sources.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -128,6 +177,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cap", action="store_true", help="switch the per-review cap off")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="score retrieval on a BEIR-layout dataset")
+    common(p)
+    p.add_argument("dataset", help="folder with queries.jsonl (+ corpus.jsonl, qrels/test.tsv, evidence.jsonl)")
+    p.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="hybrid")
+    p.add_argument("--k", type=int, default=10, help="passages retrieved per query (default 10)")
+    p.add_argument("--per-review-cap", type=int, default=2, help="passages per review in the top k")
+    p.add_argument("--no-cap", action="store_true", help="switch the per-review cap off")
+    p.add_argument("--out", help="folder for metrics.json, per_query.csv, run.trec, report.md, recall_at_k.png")
+    p.add_argument("--cache", default=os.environ.get("QA_EVAL_CACHE", ".cache/evals"),
+                   help="where dataset corpora are indexed (reused across runs)")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("compare", help="paired significance test between two `eval --out` folders")
+    p.add_argument("out_a")
+    p.add_argument("out_b")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

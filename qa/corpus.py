@@ -123,6 +123,8 @@ def _rows(text: str, suffix: str, relpath: str) -> list[tuple[str, dict]]:
                 raise CorpusError(f"{relpath} line {n}: not valid JSON ({exc.msg}).") from exc
             if not isinstance(obj, dict):
                 raise CorpusError(f"{relpath} line {n}: each line must be a JSON object.")
+            if isinstance(obj.get("metadata"), dict):  # BEIR corpus.jsonl keeps fields under "metadata"
+                obj = {**obj.pop("metadata"), **obj}
             rows.append((str(obj.get("id") or obj.get("_id") or n), obj))
     else:
         reader = csv.DictReader(io.StringIO(text))

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .answer import build_answer
-from .chat import clean_question, fold
+from .chat import Folded, clean_question, fold
 from .embed import Embedder
 from .errors import CorpusError
 from .passages import ChunkerSettings
 from .records import Answer, Hit
-from .retrieve import Filters, Retriever, RetrievalSettings
+from .retrieve import Filters, Query, Retriever, RetrievalSettings
 from .store import BuildReport, Store, open_index
 
 PER_REVIEW_LIMIT = 20  # "what each review says" lists at most this many reviews
@@ -71,27 +71,35 @@ class Engine:
         ranked = sorted(best.values(), key=lambda j: -detail[j].get("fused", 0.0))[:PER_REVIEW_LIMIT]
         return [self.retriever.hit(j, n, detail[j], "fused", query_vector) for n, j in enumerate(ranked, 1)]
 
-    def ask(self, question: str, history: list[str] | tuple[str, ...] = (), film: str | None = None,
-            outlet: str | None = None, review_ids: tuple[str, ...] | None = None, k: int | None = None,
-            mode: str | None = None, per_review_cap: int | None | str = "default",
-            metadata: dict | None = None) -> Answer:
-        """Answer one question. Raises BadQuestion for an empty one; never keeps state between calls."""
-        text, notices = clean_question(question)
-        folded = fold(text, [clean_question(h)[0] for h in history if h and str(h).strip()])
-        retrieval = self.settings.retrieval
-        changes = {}
+    def retrieval_settings(self, k: int | None = None, mode: str | None = None,
+                           per_review_cap: int | None | str = "default") -> RetrievalSettings:
+        changes: dict = {}
         if k is not None:
             changes["k"] = int(k)
         if mode is not None:
             changes["mode"] = mode
         if per_review_cap != "default":
             changes["per_review_cap"] = per_review_cap
-        retrieval = replace(retrieval, **changes) if changes else retrieval
+        return replace(self.settings.retrieval, **changes) if changes else self.settings.retrieval
+
+    def search(self, question: str, history: list[str] | tuple[str, ...], retrieval: RetrievalSettings,
+               filters: Filters = Filters()) -> tuple[Folded, Query, list[int], dict, list[Hit]]:
+        """Fold the history in, retrieve, and return every stage (evals use the full fused order)."""
+        folded = fold(question, [clean_question(h)[0] for h in history if h and str(h).strip()])
+        query = self.retriever.query(question, folded.history_text)
+        order, detail = self.retriever.ranked(query, retrieval, filters)
+        return folded, query, order, detail, self.retriever.hits(order, detail, query, retrieval)
+
+    def ask(self, question: str, history: list[str] | tuple[str, ...] = (), film: str | None = None,
+            outlet: str | None = None, review_ids: tuple[str, ...] | None = None, k: int | None = None,
+            mode: str | None = None, per_review_cap: int | None | str = "default",
+            metadata: dict | None = None) -> Answer:
+        """Answer one question. Raises BadQuestion for an empty one; never keeps state between calls."""
+        text, notices = clean_question(question)
+        retrieval = self.retrieval_settings(k, mode, per_review_cap)
         filters = Filters(film=film or None, outlet=outlet or None, review_ids=review_ids,
                           metadata=metadata or {})
-        query = self.retriever.query(text, folded.history_text)
-        order, detail = self.retriever.ranked(query, retrieval, filters)
-        hits = self.retriever.hits(order, detail, query, retrieval)
+        folded, query, order, detail, hits = self.search(text, history, retrieval, filters)
         per_review = self._per_review(order, detail, query.vector, filters)
         scope = {h.passage.review_id for h in per_review}
         return build_answer(text, folded.query_used, hits, per_review, self.store.reviews, len(scope), notices)

@@ -27,6 +27,8 @@ class RetrievalSettings:
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
     per_review_cap: int | None = 2  # None switches diversity off: the ranking is pure fusion
+    fusion: str = "convex"  # "convex" (normalised scores; measured better on evals/escape-dev) or "rrf"
+    alpha: float = 0.6  # convex fusion: weight of the dense score, chosen on evals/escape-dev
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -66,6 +68,20 @@ def rrf(rankings: list[list[int]], k: int = 60, weights: list[float] | None = No
         for rank, doc in enumerate(ranking, 1):
             scores[doc] = scores.get(doc, 0.0) + weight / (k + rank)
     return scores
+
+
+def convex(candidates: list[int], dense: dict[int, float], bm25: dict[int, float], alpha: float) -> dict[int, float]:
+    """score(d) = alpha * (dense(d) - min dense) / (max dense - min dense) + (1 - alpha) * bm25(d) / max bm25,
+    over the candidates; a list with no spread (or no BM25 match at all) contributes 0."""
+    d_values = [dense[i] for i in candidates]
+    lo, hi = (min(d_values), max(d_values)) if d_values else (0.0, 0.0)
+    b_max = max((bm25[i] for i in candidates), default=0.0)
+    out = {}
+    for i in candidates:
+        d = (dense[i] - lo) / (hi - lo) if hi > lo else 0.0
+        b = bm25[i] / b_max if b_max > 0 else 0.0
+        out[i] = alpha * d + (1 - alpha) * b
+    return out
 
 
 def cap_per_review(ranked: list[int], review_of: list[str], cap: int | None, k: int) -> list[int]:
@@ -179,6 +195,14 @@ class Retriever:
         if len(lists) == 1:
             order = lists[0]
             fused = {d: 1.0 / (settings.rrf_k + r) for r, d in enumerate(order, 1)}
+        elif settings.fusion == "convex":
+            candidates = list(dict.fromkeys(lists[0] + lists[1]))
+            for i in candidates:
+                if "dense" not in detail.get(i, {}):
+                    detail.setdefault(i, {})["dense"] = float(self.store.vectors.reconstruct(int(i)) @ query.vector)
+            fused = convex(candidates, {i: detail[i]["dense"] for i in candidates},
+                           {i: float(bm25_scores[i]) for i in candidates}, settings.alpha)
+            order = sorted(fused, key=lambda d: (-fused[d], d))
         else:
             fused = rrf(lists, settings.rrf_k, weights)
             order = sorted(fused, key=lambda d: (-fused[d], d))

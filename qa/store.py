@@ -24,6 +24,7 @@ import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,11 @@ class Store:
     sentence_vectors: np.ndarray
     sentence_start: np.ndarray  # passage i's sentences are rows sentence_start[i]:sentence_start[i+1]
     lexical: Lexical
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """Passage id -> its position (and FAISS id)."""
+        return {p.id: i for i, p in enumerate(self.passages)}
 
     def sentences_of(self, position: int) -> np.ndarray:
         return self.sentence_vectors[self.sentence_start[position] : self.sentence_start[position + 1]]

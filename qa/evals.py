@@ -1,0 +1,442 @@
+"""Retrieval evals over BEIR-layout datasets: read, judge relevance, score with ranx, report, compare.
+
+Dataset folder:
+    queries.jsonl      {"_id", "text", "history"?: [earlier user turns], "answers"?: [strings],
+                        "metadata"?: {"filter"?: {field: value}, "kind"?: str, ...}}
+    corpus.jsonl       optional {"_id", "title", "text", "metadata"?}; absent: the configured corpus
+    qrels/test.tsv     optional review-level labels: query-id, corpus-id, score
+    evidence.jsonl     optional span labels {"query_id", "doc_id", "start", "end"}, offsets into the
+                       document text exactly as given (mapped through ingest repair)
+
+A passage is relevant to a query when it overlaps one of its evidence spans or contains one of its
+answers after folding (NFKC, dashes and quotes folded, case folded, whitespace collapsed). Queries with
+no relevant passage in their (filtered) pool are reported and left out of the scores.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import shutil
+import unicodedata
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import DatasetError
+
+METRICS = ["mrr@10", "recall@1", "recall@5", "recall@10", "hit_rate@1", "hit_rate@5", "hit_rate@10", "ndcg@10"]
+REVIEW_METRICS = ["hit_rate@5"]
+PLOT_KS = list(range(1, 11))
+# ranx's numba kernels warn about an int cast on every first call; it is harmless and noisy.
+warnings.filterwarnings("ignore", message=".*unsafe cast from uint64 to int64.*")
+
+
+def public_name(metric: str) -> str:
+    return metric.replace("hit_rate", "hit")
+
+
+# ---------------------------------------------------------------- folding
+
+_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-")
+_QUOTES = {**dict.fromkeys(map(ord, "\u2018\u2019\u201a\u201b\u2032\u00b4`"), "'"),
+           **dict.fromkeys(map(ord, "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"), '"')}
+
+
+def fold_text(text: str) -> str:
+    """NFKC, dashes to "-", curly quotes to straight, case folded, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).translate(_DASHES).translate(_QUOTES).casefold()
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- reading
+
+@dataclass(frozen=True)
+class EvalQuery:
+    id: str
+    text: str
+    history: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()
+    filter: dict = field(default_factory=dict)
+    kind: str = ""
+
+
+@dataclass
+class Dataset:
+    folder: Path
+    queries: list[EvalQuery]
+    corpus_path: Path | None
+    qrels: dict[str, dict[str, int]] | None
+    evidence: dict[str, list[tuple[str, int, int]]]
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+
+def _jsonl(path: Path) -> list[tuple[int, dict]]:
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason}).") from exc
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path} line {n}: not valid JSON ({exc.msg}).") from exc
+        if not isinstance(obj, dict):
+            raise DatasetError(f"{path} line {n}: expected a JSON object.")
+        rows.append((n, obj))
+    return rows
+
+
+def _strings(value, path: Path, n: int, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DatasetError(f"{path} line {n}: '{name}' must be a list of strings.")
+    return tuple(value)
+
+
+def load_dataset(folder: str | Path) -> Dataset:
+    """Read a BEIR-layout folder; any malformed line raises DatasetError naming file and line."""
+    folder = Path(folder)
+    queries_path = folder / "queries.jsonl"
+    if not queries_path.is_file():
+        raise DatasetError(f"{folder} has no queries.jsonl; an eval dataset needs one.")
+    queries: list[EvalQuery] = []
+    seen: set[str] = set()
+    for n, obj in _jsonl(queries_path):
+        qid, text = obj.get("_id"), obj.get("text")
+        if not isinstance(qid, (str, int)) or not isinstance(text, str) or not text.strip():
+            raise DatasetError(f"{queries_path} line {n}: each query needs an '_id' and a non-empty 'text'.")
+        qid = str(qid)
+        if qid in seen:
+            raise DatasetError(f"{queries_path} line {n}: the query id '{qid}' is used twice.")
+        seen.add(qid)
+        meta = obj.get("metadata") or {}
+        if not isinstance(meta, dict) or not isinstance(meta.get("filter", {}), dict):
+            raise DatasetError(f"{queries_path} line {n}: 'metadata' and 'metadata.filter' must be objects.")
+        queries.append(EvalQuery(qid, text, _strings(obj.get("history"), queries_path, n, "history"),
+                                 _strings(obj.get("answers"), queries_path, n, "answers"),
+                                 dict(meta.get("filter") or {}), str(meta.get("kind") or "")))
+    if not queries:
+        raise DatasetError(f"{queries_path} holds no query.")
+
+    qrels = None
+    qrels_path = folder / "qrels" / "test.tsv"
+    if qrels_path.is_file():
+        qrels = {}
+        for n, line in enumerate(qrels_path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip() or (n == 1 and line.lower().startswith("query-id")):
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3 or not re.fullmatch(r"-?\d+", parts[2].strip()):
+                raise DatasetError(f"{qrels_path} line {n}: expected query-id<TAB>corpus-id<TAB>integer score.")
+            if parts[0] not in seen:
+                raise DatasetError(f"{qrels_path} line {n}: unknown query id '{parts[0]}'.")
+            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+
+    evidence: dict[str, list[tuple[str, int, int]]] = {}
+    evidence_path = folder / "evidence.jsonl"
+    if evidence_path.is_file():
+        for n, obj in _jsonl(evidence_path):
+            qid, doc, start, end = obj.get("query_id"), obj.get("doc_id"), obj.get("start"), obj.get("end")
+            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end and doc is not None):
+                raise DatasetError(f"{evidence_path} line {n}: needs query_id, doc_id and integer start < end.")
+            if str(qid) not in seen:
+                raise DatasetError(f"{evidence_path} line {n}: unknown query id '{qid}'.")
+            evidence.setdefault(str(qid), []).append((str(doc), start, end))
+
+    corpus_path = folder / "corpus.jsonl"
+    if corpus_path.is_file():
+        for n, obj in _jsonl(corpus_path):
+            if obj.get("_id") is None or not isinstance(obj.get("text"), str):
+                raise DatasetError(f"{corpus_path} line {n}: each document needs an '_id' and a 'text'.")
+    return Dataset(folder, queries, corpus_path if corpus_path.is_file() else None, qrels, evidence)
+
+
+def dataset_corpus_dir(dataset: Dataset, cache_root: Path) -> Path:
+    """A corpus folder holding only the dataset's corpus.jsonl, in a cache keyed by its content, so
+    the store's own manifest check makes a second run embed nothing."""
+    digest = hashlib.sha256(dataset.corpus_path.read_bytes()).hexdigest()[:16]
+    target = cache_root / f"{dataset.name}-{digest}" / "corpus"
+    if not (target / "corpus.jsonl").is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dataset.corpus_path, target / "corpus.jsonl")
+    return target
+
+
+def doc_id_of(review_id: str, from_dataset: bool) -> str:
+    """BEIR doc id of a review: the row id for a dataset corpus.jsonl, the review id otherwise."""
+    return review_id.split("#", 1)[1] if from_dataset and "#" in review_id else review_id
+
+
+# ---------------------------------------------------------------- judging and scoring
+
+@dataclass
+class QueryResult:
+    query: EvalQuery
+    query_used: str
+    ranked: list[int]  # passage positions, best first (top k)
+    relevant: set[int]
+    first_relevant: int | None  # 1-based rank, or None
+
+    @property
+    def excluded(self) -> bool:
+        return not self.relevant
+
+
+@dataclass
+class EvalResult:
+    dataset: str
+    retriever: str
+    k: int
+    per_review_cap: int | None
+    metrics: dict[str, float]
+    per_kind: dict[str, dict[str, float]]
+    results: list[QueryResult]
+    qrels: dict[str, dict[str, int]]
+    run: dict[str, dict[str, float]]
+    recall_curve: dict[int, float]
+
+    @property
+    def scored(self) -> list[QueryResult]:
+        return [r for r in self.results if not r.excluded]
+
+    def summary(self) -> dict:
+        out = {"dataset": self.dataset, "retriever": self.retriever, "k": self.k,
+               "per_review_cap": self.per_review_cap, "queries": len(self.scored),
+               "excluded": [r.query.id for r in self.results if r.excluded]}
+        out.update(self.metrics)
+        return out
+
+
+def relevant_passages(engine, query: EvalQuery, pool: list[int], offset_maps: dict, from_dataset: bool,
+                      evidence: list[tuple[str, int, int]]) -> set[int]:
+    answers = [fold_text(a) for a in query.answers if a.strip()]
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for doc, start, end in evidence:
+        spans.setdefault(doc, []).append((start, end))
+    relevant = set()
+    for i in pool:
+        passage = engine.store.passages[i]
+        doc = doc_id_of(passage.review_id, from_dataset)
+        for start, end in spans.get(doc, ()):
+            mapping = offset_maps.get(passage.review_id)
+            s, e = mapping.span(start, end) if mapping is not None else (start, end)
+            if s < passage.end and passage.start < e:
+                relevant.add(i)
+                break
+        else:
+            if answers:
+                text = fold_text(passage.text)
+                if any(a in text for a in answers):
+                    relevant.add(i)
+    return relevant
+
+
+def _ranx_scores(qrels: dict, run: dict, metrics: list[str]) -> dict[str, float]:
+    from ranx import Qrels, Run, evaluate
+
+    if not qrels:
+        return {public_name(m): 0.0 for m in metrics}
+    scores = evaluate(Qrels(qrels), Run(run), metrics, make_comparable=True)
+    if isinstance(scores, float):
+        scores = {metrics[0]: scores}
+    return {public_name(m): round(float(v), 4) for m, v in scores.items()}
+
+
+def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str = "hybrid", k: int = 10,
+                     per_review_cap: int | None | str = "default", progress: bool = True) -> EvalResult:
+    """Ask every query (with its history and filter), judge relevance over its pool, score with ranx."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from .retrieve import Filters
+
+    from_dataset = dataset.corpus_path is not None
+    retrieval = engine.retrieval_settings(k=k, mode=mode, per_review_cap=per_review_cap)
+    results: list[QueryResult] = []
+    qrels: dict[str, dict[str, int]] = {}
+    run: dict[str, dict[str, float]] = {}
+    review_qrels: dict[str, dict[str, int]] = {}
+    review_run: dict[str, dict[str, float]] = {}
+    for query in tqdm(dataset.queries, desc="Evaluating", unit="query", disable=not progress):
+        filters = Filters(metadata=query.filter)
+        mask = engine.retriever.allowed(filters)
+        pool = list(range(len(engine.store.passages))) if mask is None else list(np.flatnonzero(mask))
+        relevant = relevant_passages(engine, query, pool, offset_maps, from_dataset,
+                                     dataset.evidence.get(query.id, []))
+        folded, _, _, _, hits = engine.search(query.text, query.history, retrieval, filters)
+        ranked = [engine.store.position[h.passage.id] for h in hits]
+        first = next((n for n, i in enumerate(ranked, 1) if i in relevant), None)
+        results.append(QueryResult(query, folded.query_used, ranked, relevant, first))
+        if not relevant:
+            continue
+        qrels[query.id] = {engine.store.passages[i].id: 1 for i in relevant}
+        run[query.id] = {engine.store.passages[i].id: float(len(ranked) - n) for n, i in enumerate(ranked)}
+        if not run[query.id]:
+            run[query.id] = {"(nothing retrieved)": 0.0}
+        docs = []
+        for i in ranked:
+            doc = doc_id_of(engine.store.passages[i].review_id, from_dataset)
+            if doc not in docs:
+                docs.append(doc)
+        if dataset.qrels is not None:
+            review_qrels[query.id] = {d: s for d, s in dataset.qrels.get(query.id, {}).items() if s > 0}
+        else:
+            review_qrels[query.id] = {doc_id_of(engine.store.passages[i].review_id, from_dataset): 1 for i in relevant}
+        review_run[query.id] = {d: float(len(docs) - n) for n, d in enumerate(docs)} or {"(nothing)": 0.0}
+    metrics = _ranx_scores(qrels, run, METRICS)
+    review_qrels = {q: d for q, d in review_qrels.items() if d}
+    review = _ranx_scores(review_qrels, {q: review_run[q] for q in review_qrels}, REVIEW_METRICS)
+    metrics.update({f"review_{m}": v for m, v in review.items()})
+    kinds = sorted({r.query.kind for r in results if r.query.kind})
+    per_kind = {}
+    for kind in kinds:
+        ids = [r.query.id for r in results if r.query.kind == kind and not r.excluded]
+        if ids:
+            per_kind[kind] = {"queries": len(ids), **_ranx_scores({q: qrels[q] for q in ids},
+                                                                  {q: run[q] for q in ids}, ["mrr@10", "hit_rate@5"])}
+    curve = {}
+    if qrels:
+        curve_scores = _ranx_scores(qrels, run, [f"recall@{n}" for n in PLOT_KS if n <= k])
+        curve = {n: curve_scores[f"recall@{n}"] for n in PLOT_KS if n <= k}
+    return EvalResult(dataset.name, mode, k, retrieval.per_review_cap, metrics, per_kind, results, qrels, run, curve)
+
+
+# ---------------------------------------------------------------- outputs
+
+def _source(engine, position: int) -> str:
+    p = engine.store.passages[position]
+    review = engine.store.reviews[p.review_id]
+    return f"{review.title} · {review.source.outlet or 'outlet unknown'} · ¶ {p.paragraph} · chars {p.start}–{p.end}"
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def write_outputs(result: EvalResult, engine, out: Path) -> None:
+    """metrics.json, per_query.csv, run.trec, qrels.trec, report.md and recall_at_k.png in `out`."""
+    from ranx import Qrels, Run
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary = result.summary()
+    summary["per_kind"] = result.per_kind
+    summary["recall_curve"] = result.recall_curve
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with open(out / "per_query.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        header = ["query_id", "kind", "question", "query_used", "first_relevant_rank", "relevant_in_pool"]
+        for n in range(1, 4):
+            header += [f"top{n}_text", f"top{n}_source", f"top{n}_relevant"]
+        writer.writerow(header)
+        for r in result.results:
+            row = [r.query.id, r.query.kind, r.query.text, r.query_used,
+                   "" if r.first_relevant is None else r.first_relevant, len(r.relevant)]
+            for i in r.ranked[:3]:
+                row += [_snippet(engine.store.passages[i].text), _source(engine, i), int(i in r.relevant)]
+            writer.writerow(row)
+    if result.run:
+        Run(result.run, name=f"{result.dataset}-{result.retriever}").save(str(out / "run.trec"), kind="trec")
+        Qrels(result.qrels).save(str(out / "qrels.trec"), kind="trec")
+    (out / "report.md").write_text(report_markdown(result, engine), encoding="utf-8")
+    plot_recall(result, out / "recall_at_k.png")
+
+
+def plot_recall(result: EvalResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ks = sorted(result.recall_curve)
+    ax.plot(ks, [result.recall_curve[k] for k in ks], marker="o")
+    ax.set_xlabel("k")
+    ax.set_ylabel("Recall@k (passages)")
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(ks or [1])
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{result.dataset}: {result.retriever}, {len(result.scored)} queries")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def misses_first(result: EvalResult) -> list[QueryResult]:
+    """Scored queries, misses first, then by rank of the first relevant passage, worst first."""
+    return sorted(result.scored, key=lambda r: (r.first_relevant is not None, -(r.first_relevant or 0)))
+
+
+def report_markdown(result: EvalResult, engine) -> str:
+    lines = [f"# Eval: {result.dataset} ({result.retriever}, k={result.k}, per-review cap {result.per_review_cap})", "",
+             f"{len(result.scored)} queries scored; {len(result.results) - len(result.scored)} left out "
+             "(no relevant passage in their pool).", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {m} | {v:.4f} |" for m, v in result.metrics.items()]
+    if result.per_kind:
+        lines += ["", "| kind | queries | mrr@10 | hit@5 |", "|---|---|---|---|"]
+        lines += [f"| {k} | {v['queries']} | {v['mrr@10']:.4f} | {v['hit@5']:.4f} |" for k, v in result.per_kind.items()]
+    lines += ["", "## Queries, misses first", ""]
+    for r in misses_first(result):
+        status = "MISS" if r.first_relevant is None else f"first relevant at rank {r.first_relevant}"
+        lines.append(f"### {r.query.id}: {r.query.text} ({status})")
+        if r.query_used != r.query.text:
+            lines.append(f"- searched for: {r.query_used}")
+        if r.query.answers:
+            lines.append(f"- answers: {' | '.join(r.query.answers)}")
+        for n, i in enumerate(r.ranked[:3], 1):
+            mark = "✓" if i in r.relevant else "✗"
+            lines.append(f"- {n}. {mark} {_snippet(engine.store.passages[i].text, 140)} ({_source(engine, i)})")
+        lines.append("")
+    excluded = [r for r in result.results if r.excluded]
+    if excluded:
+        lines += ["## Left out (no relevant passage in the pool)", ""]
+        lines += [f"- {r.query.id}: {r.query.text}" for r in excluded]
+    return "\n".join(lines) + "\n"
+
+
+def compare_runs(out_a: Path, out_b: Path, metrics: list[str] | None = None) -> str:
+    """Paired significance (two-sided paired t-test, ranx) per metric between two eval outputs."""
+    from ranx import Qrels, Run, compare
+
+    for out in (out_a, out_b):
+        for name in ("run.trec", "qrels.trec"):
+            if not (out / name).is_file():
+                raise DatasetError(f"{out} has no {name}; run `qa eval DATASET --out {out}` first.")
+    qrels_a = Qrels.from_file(str(out_a / "qrels.trec"), kind="trec")
+    qrels_b = Qrels.from_file(str(out_b / "qrels.trec"), kind="trec")
+    if qrels_a.to_dict() != qrels_b.to_dict():
+        raise DatasetError(f"{out_a} and {out_b} were scored on different queries or labels; compare runs of one dataset.")
+    runs = []
+    for out in (out_a, out_b):
+        run = Run.from_file(str(out / "run.trec"), kind="trec")
+        run.name = out.name
+        runs.append(run)
+    if runs[0].name == runs[1].name:
+        runs[0].name, runs[1].name = f"A:{runs[0].name}", f"B:{runs[1].name}"
+    metrics = metrics or METRICS
+    report = compare(qrels_a, runs=runs, metrics=metrics, max_p=0.05, stat_test="student",
+                     make_comparable=True).to_dict()
+    a, b = runs[0].name, runs[1].name
+    rows = [("metric", a, b, "B-A", "p (paired t)", "B win/tie/loss", "")]
+    for m in metrics:
+        sa, sb = report[a]["scores"][m], report[b]["scores"][m]
+        p = report[a]["comparisons"][b][m]
+        wtl = report[b]["win_tie_loss"][a][m]
+        rows.append((public_name(m), f"{sa:.4f}", f"{sb:.4f}", f"{sb - sa:+.4f}", f"{p:.4f}",
+                     f"{wtl['W']}/{wtl['T']}/{wtl['L']}", "significant" if p < 0.05 else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    n = len(qrels_a.to_dict())
+    lines.append(f"{n} queries; two-sided paired Student t-test per metric (ranx), significant at p < 0.05.")
+    return "\n".join(lines)
