@@ -1,7 +1,7 @@
 """Gradio app for film-review Q&A. Importing this file is cheap: `demo` is built, nothing is loaded.
 
 `python app.py` (or `make run`) loads or builds the index, then serves. Environment, read only here:
-QA_CORPUS_DIR, QA_INDEX_DIR, QA_MODEL; GRADIO_SERVER_NAME (default 127.0.0.1) and GRADIO_SERVER_PORT
+QA_CORPUS_DIR, QA_INDEX_DIR, QA_MODEL, QA_EVALS_DIR (default evals/); GRADIO_SERVER_NAME (default 127.0.0.1) and GRADIO_SERVER_PORT
 (default 7860); QA_AUTH=user:password turns on basic auth for sharing on a network.
 """
 
@@ -20,8 +20,10 @@ SETTINGS = Settings(
     index_dir=Path(os.environ.get("QA_INDEX_DIR", "index")),
     model=os.environ.get("QA_MODEL") or None,
 )
+os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # the Evaluate tab's small sets: skip ranx's 15 s compile
 loader = EngineLoader(SETTINGS)
-demo = build_demo(loader)
+demo = build_demo(loader, evals_dir=Path(os.environ.get("QA_EVALS_DIR", "evals")),
+                  cache_dir=Path(os.environ.get("QA_EVAL_CACHE", ".cache/evals")))
 
 
 def main() -> None:

@@ -11,11 +11,12 @@ import json
 import logging
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from .embed import configure_offline
 from .errors import QAError
+
+JIT_QUERY_THRESHOLD = 5000
 
 
 def _settings(args):
@@ -98,28 +99,22 @@ def cmd_ask(args) -> int:
     return 0
 
 
-def open_eval_engine(dataset, args, embedder=None):
-    """The engine an eval runs against (the dataset's own corpus, cached, or the configured one) and
-    the raw->repaired offset maps of its reviews."""
-    from .corpus import read_corpus
-    from .engine import Engine
-    from .evals import dataset_corpus_dir
-
-    settings = _settings(args)
-    if dataset.corpus_path is not None:
-        corpus_dir = dataset_corpus_dir(dataset, Path(args.cache))
-        settings = replace(settings, corpus_dir=corpus_dir, index_dir=corpus_dir.parent / "index")
-    engine = Engine.open(settings, progress=sys.stderr.isatty() or args.progress, embedder=embedder)
-    if engine.report.action != "loaded":
-        print(engine.report.summary(), file=sys.stderr)
-    return engine, read_corpus(settings.corpus_dir).offset_maps
+def _skip_numba_compile(queries: int) -> None:
+    """ranx compiles its metrics with numba on every run (about 15 s here); for eval sets below a few
+    thousand queries plain Python is faster than the compile. Must run before ranx is imported."""
+    if queries < JIT_QUERY_THRESHOLD:
+        os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 
 def cmd_eval(args) -> int:
-    from .evals import evaluate_dataset, load_dataset, write_outputs
+    from .evals import evaluate_dataset, load_dataset, open_dataset_engine, write_outputs
 
     dataset = load_dataset(args.dataset)  # a malformed file fails before the model loads
-    engine, offset_maps = open_eval_engine(dataset, args)
+    _skip_numba_compile(len(dataset.queries))
+    engine, offset_maps = open_dataset_engine(dataset, _settings(args), Path(args.cache),
+                                              progress=sys.stderr.isatty() or args.progress)
+    if engine.report.action != "loaded":
+        print(engine.report.summary(), file=sys.stderr)
     result = evaluate_dataset(engine, dataset, offset_maps, mode=args.retriever, k=args.k,
                               per_review_cap=None if args.no_cap else args.per_review_cap)
     if args.out:
@@ -142,6 +137,7 @@ def cmd_eval(args) -> int:
 def cmd_compare(args) -> int:
     from .evals import compare_runs
 
+    _skip_numba_compile(0)
     print(compare_runs(Path(args.out_a), Path(args.out_b)))
     return 0
 

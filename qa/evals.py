@@ -172,6 +172,21 @@ def dataset_corpus_dir(dataset: Dataset, cache_root: Path) -> Path:
     return target
 
 
+def open_dataset_engine(dataset: Dataset, settings, cache_root: Path, embedder=None, progress: bool = True):
+    """The engine an eval runs against (the dataset's own corpus, indexed once into the cache, or the
+    configured corpus) and the raw->repaired offset maps of its reviews."""
+    from dataclasses import replace
+
+    from .corpus import read_corpus
+    from .engine import Engine
+
+    if dataset.corpus_path is not None:
+        corpus_dir = dataset_corpus_dir(dataset, cache_root)
+        settings = replace(settings, corpus_dir=corpus_dir, index_dir=corpus_dir.parent / "index")
+    engine = Engine.open(settings, progress=progress, embedder=embedder)
+    return engine, read_corpus(settings.corpus_dir).offset_maps
+
+
 def doc_id_of(review_id: str, from_dataset: bool) -> str:
     """BEIR doc id of a review: the row id for a dataset corpus.jsonl, the review id otherwise."""
     return review_id.split("#", 1)[1] if from_dataset and "#" in review_id else review_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+from pathlib import Path
 from typing import Callable, Iterator
 
 from .answer import answer_json
@@ -47,6 +48,9 @@ CSS = """
 .qa-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.92em; margin: 0; line-height: 1.45; }
 .qa-text mark { background: #fde68a; color: inherit; padding: 0 1px; }
 .qa-empty { color: var(--body-text-color-subdued); font-style: italic; }
+.qa-misses { font-size: 0.85em; border-collapse: collapse; width: 100%; }
+.qa-misses td, .qa-misses th { border: 1px solid var(--border-color-primary); padding: 4px 6px; vertical-align: top;
+  overflow-wrap: anywhere; }
 """
 
 
@@ -209,70 +213,165 @@ def api_ask(question: str, loader: EngineLoader, film: str = "", k: int = 5,
     return answer_json(answer, engine.store.reviews)
 
 
+# ---------------------------------------------------------------- the Evaluate tab
+
+
+def eval_datasets(evals_dir: Path) -> list[str]:
+    if not evals_dir.is_dir():
+        return []
+    return sorted(d.name for d in evals_dir.iterdir() if (d / "queries.jsonl").is_file())
+
+
+def misses_html(rows: list[dict]) -> str:
+    """Eval queries, misses first; every field is escaped (questions and passages are untrusted)."""
+    if not rows:
+        return '<p class="qa-empty">No queries.</p>'
+    out = ['<table class="qa-misses"><tr><th>query</th><th>question</th><th>first relevant</th>'
+           "<th>top passage</th><th>source</th></tr>"]
+    for r in rows:
+        out.append("<tr>" + "".join(f"<td>{html.escape(str(r.get(k, '')))}</td>" for k in
+                                    ("query_id", "question", "first_relevant_rank", "top1_text", "top1_source")) + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, loader: EngineLoader, evals_dir: Path,
+                   cache_dir: Path) -> tuple[list[list], str | None, str, str]:
+    """(metrics rows, recall plot path, misses html, status) for a dataset under evals_dir, or for an
+    existing `qa eval --out` folder when one is given."""
+    import csv
+    import json
+    import tempfile
+
+    from .evals import evaluate_dataset, load_dataset, open_dataset_engine, write_outputs
+
+    try:
+        if out_folder and out_folder.strip():
+            out = Path(out_folder.strip())
+            if not (out / "metrics.json").is_file():
+                return [], None, "", f"{out} holds no metrics.json; give a folder written by qa eval --out."
+            status = f"Loaded {out}."
+        else:
+            if not dataset_name:
+                return [], None, "", "Choose a dataset."
+            if dataset_name not in eval_datasets(evals_dir):
+                return [], None, "", f"There is no dataset named {dataset_name} under {evals_dir}."
+            dataset = load_dataset(evals_dir / dataset_name)
+            engine = loader.get()
+            if dataset.corpus_path is not None:
+                engine, maps = open_dataset_engine(dataset, engine.settings, cache_dir, embedder=engine.embedder,
+                                                   progress=False)
+            else:
+                from .corpus import read_corpus
+
+                maps = read_corpus(engine.settings.corpus_dir).offset_maps
+            result = evaluate_dataset(engine, dataset, maps, mode=retriever, k=10, progress=False)
+            out = Path(tempfile.mkdtemp(prefix="qa-eval-"))
+            write_outputs(result, engine, out)
+            status = f"Evaluated {dataset_name} with {retriever}: {len(result.scored)} queries scored."
+        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        skip = {"dataset", "retriever", "k", "per_review_cap", "queries", "excluded", "per_kind", "recall_curve"}
+        rows = [[name, value] for name, value in metrics.items() if name not in skip]
+        rows.insert(0, ["queries scored", metrics.get("queries")])
+        with open(out / "per_query.csv", encoding="utf-8") as handle:
+            per_query = list(csv.DictReader(handle))
+        per_query.sort(key=lambda r: (r["first_relevant_rank"] != "", -int(r["first_relevant_rank"] or 0)))
+        plot = out / "recall_at_k.png"
+        return rows, str(plot) if plot.is_file() else None, misses_html(per_query), status
+    except QAError as exc:
+        return [], None, "", str(exc)
+
+
 # ---------------------------------------------------------------- layout
 
 
-def build_demo(loader: EngineLoader):
+def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir: Path = Path(".cache/evals")):
     """The Blocks app. Building it loads no model and reads no index; that happens on first use."""
     import gradio as gr
 
     with gr.Blocks(title="Film review Q&A") as demo:
         gr.Markdown("## Ask the reviews\nEvery answer quotes the reviews and shows where each passage comes from.")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=5):
-                chatbot = gr.Chatbot(label="Conversation", height=460, buttons=["copy", "copy_all"],
-                                     elem_id="qa-chat")
+        with gr.Tabs():
+            with gr.Tab("Ask"), gr.Row(equal_height=False):
+                with gr.Column(scale=5):
+                    chatbot = gr.Chatbot(label="Conversation", height=460, buttons=["copy", "copy_all"],
+                                         elem_id="qa-chat")
+                    with gr.Row():
+                        box = gr.Textbox(placeholder="Ask about the film, e.g. Who composed the score?", show_label=False,
+                                         scale=6, elem_id="qa-question", max_lines=4, submit_btn=False)
+                        ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                    with gr.Row():
+                        example_btns = [gr.Button(visible=False, size="sm", elem_classes=["qa-example"])
+                                        for _ in range(MAX_EXAMPLES)]
+                    with gr.Row():
+                        film = gr.Dropdown(label="Film", choices=[ALL_FILMS], value=ALL_FILMS, visible=False,
+                                           elem_id="qa-film")
+                        review = gr.Dropdown(label="Review", choices=[ALL_REVIEWS], value=ALL_REVIEWS, elem_id="qa-review")
+                        k = gr.Slider(1, 10, value=5, step=1, label="Passages (top k)", elem_id="qa-k")
+                    clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
+                with gr.Column(scale=4):
+                    searched = gr.Markdown(elem_id="qa-searched")
+                    cards = gr.HTML(cards_html((), None), elem_id="qa-cards")
+                    with gr.Accordion("What each review says", open=False, elem_id="qa-per-review"):
+                        per_review = gr.HTML()
+
+            def turn(message, history, film_value, review_value, k_value):
+                yield from respond(message, history, film_value, review_value, k_value, loader)
+
+            inputs = [box, chatbot, film, review, k]
+            outputs = [chatbot, box, cards, per_review, searched]
+            box.submit(turn, inputs, outputs, api_visibility="private")
+            ask_btn.click(turn, inputs, outputs, api_visibility="private")
+            for btn in example_btns:
+                btn.click(lambda q: q, btn, box, api_visibility="private").then(
+                    turn, inputs, outputs, api_visibility="private")
+            clear.click(lambda: ([], cards_html((), None), "", ""), None, [chatbot, cards, per_review, searched],
+                        api_visibility="private")
+
+            def on_load():
+                engine = loader.get()
+                films = engine.films()
+                titles = sorted({r.title for r in engine.store.reviews.values()})
+                examples = examples_for(engine)
+                updates = [gr.update(choices=[ALL_FILMS, *films], visible=len(films) > 1),
+                           gr.update(choices=[ALL_REVIEWS, *titles])]
+                updates += [gr.update(value=examples[i], visible=True) if i < len(examples) else gr.update(visible=False)
+                            for i in range(MAX_EXAMPLES)]
+                return updates
+
+            demo.load(on_load, None, [film, review, *example_btns], api_visibility="private")
+
+            def ask(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
+                """Answer a question: the same fields as `qa ask --json`."""
+                try:
+                    return api_ask(question, loader, film, k, history)
+                except QAError as exc:
+                    raise gr.Error(str(exc)) from exc
+
+            gr.api(ask, api_name="ask")
+
+            with gr.Tab("Evaluate"):
+                gr.Markdown("Score retrieval on a labelled question set from `evals/`, or load a `qa eval --out` folder.")
                 with gr.Row():
-                    box = gr.Textbox(placeholder="Ask about the film, e.g. Who composed the score?", show_label=False,
-                                     scale=6, elem_id="qa-question", max_lines=4, submit_btn=False)
-                    ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                    datasets = eval_datasets(evals_dir)
+                    dataset = gr.Dropdown(label="Dataset", choices=datasets, value=datasets[0] if datasets else None,
+                                          elem_id="qa-eval-dataset")
+                    retriever = gr.Radio(["hybrid", "dense", "bm25"], value="hybrid", label="Retriever",
+                                         elem_id="qa-eval-retriever")
+                    out_folder = gr.Textbox(label="…or an eval --out folder", placeholder="eval-out/escape-hybrid",
+                                            elem_id="qa-eval-out")
+                run_btn = gr.Button("Run evaluation", variant="primary", elem_id="qa-eval-run")
+                eval_status = gr.Markdown(elem_id="qa-eval-status")
                 with gr.Row():
-                    example_btns = [gr.Button(visible=False, size="sm", elem_classes=["qa-example"])
-                                    for _ in range(MAX_EXAMPLES)]
-                with gr.Row():
-                    film = gr.Dropdown(label="Film", choices=[ALL_FILMS], value=ALL_FILMS, visible=False,
-                                       elem_id="qa-film")
-                    review = gr.Dropdown(label="Review", choices=[ALL_REVIEWS], value=ALL_REVIEWS, elem_id="qa-review")
-                    k = gr.Slider(1, 10, value=5, step=1, label="Passages (top k)", elem_id="qa-k")
-                clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
-            with gr.Column(scale=4):
-                searched = gr.Markdown(elem_id="qa-searched")
-                cards = gr.HTML(cards_html((), None), elem_id="qa-cards")
-                with gr.Accordion("What each review says", open=False, elem_id="qa-per-review"):
-                    per_review = gr.HTML()
+                    metrics_table = gr.Dataframe(headers=["metric", "value"], datatype=["str", "number"],
+                                                 label="Metrics", interactive=False, elem_id="qa-eval-metrics")
+                    plot = gr.Image(label="Recall@k", type="filepath", interactive=False, elem_id="qa-eval-plot")
+                gr.Markdown("**Queries, misses first**")
+                misses = gr.HTML(elem_id="qa-eval-misses")
 
-        def turn(message, history, film_value, review_value, k_value):
-            yield from respond(message, history, film_value, review_value, k_value, loader)
+                def evaluate(name, mode, folder):
+                    rows, image, table, status = run_evaluation(name, mode, folder, loader, evals_dir, cache_dir)
+                    return rows, image, table, escape_markdown(status)
 
-        inputs = [box, chatbot, film, review, k]
-        outputs = [chatbot, box, cards, per_review, searched]
-        box.submit(turn, inputs, outputs, api_visibility="private")
-        ask_btn.click(turn, inputs, outputs, api_visibility="private")
-        for btn in example_btns:
-            btn.click(lambda q: q, btn, box, api_visibility="private").then(
-                turn, inputs, outputs, api_visibility="private")
-        clear.click(lambda: ([], cards_html((), None), "", ""), None, [chatbot, cards, per_review, searched],
-                    api_visibility="private")
-
-        def on_load():
-            engine = loader.get()
-            films = engine.films()
-            titles = sorted({r.title for r in engine.store.reviews.values()})
-            examples = examples_for(engine)
-            updates = [gr.update(choices=[ALL_FILMS, *films], visible=len(films) > 1),
-                       gr.update(choices=[ALL_REVIEWS, *titles])]
-            updates += [gr.update(value=examples[i], visible=True) if i < len(examples) else gr.update(visible=False)
-                        for i in range(MAX_EXAMPLES)]
-            return updates
-
-        demo.load(on_load, None, [film, review, *example_btns], api_visibility="private")
-
-        def ask(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
-            """Answer a question: the same fields as `qa ask --json`."""
-            try:
-                return api_ask(question, loader, film, k, history)
-            except QAError as exc:
-                raise gr.Error(str(exc)) from exc
-
-        gr.api(ask, api_name="ask")
+                run_btn.click(evaluate, [dataset, retriever, out_folder], [metrics_table, plot, misses, eval_status],
+                              api_visibility="private")
     return demo

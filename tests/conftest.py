@@ -13,6 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # as the CLI does for small eval sets: no 15 s compile
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_CORPUS = ROOT / "corpus"

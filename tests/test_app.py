@@ -167,3 +167,18 @@ def test_review_html_is_shown_as_text_never_run(xss_server, browser):
     page.wait_for_timeout(500)
     assert dialogs == []
     context.close()
+
+
+def test_browser_evaluate_tab_runs_a_dataset(app_server, browser):
+    context, page = _page(browser)
+    page.goto(app_server.url)
+    page.wait_for_selector("#qa-question textarea")
+    page.get_by_role("tab", name="Evaluate").first.click()
+    page.locator("#qa-eval-run").click()
+    page.wait_for_selector("#qa-eval-misses table", timeout=120_000)
+    assert "60 queries scored" in page.locator("#qa-eval-status").inner_text()
+    metrics = page.locator("#qa-eval-metrics").inner_text()
+    assert "mrr@10" in metrics and "review_hit@5" in metrics
+    assert page.locator("#qa-eval-misses tr").count() == 61
+    assert page.locator("#qa-eval-plot img").count() == 1
+    context.close()

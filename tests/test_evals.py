@@ -1,0 +1,184 @@
+"""Evals: metric formulas on tiny fixtures, the three relevance paths, filters, malformed files."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from qa.engine import Settings
+from qa.errors import DatasetError
+from qa.evals import _ranx_scores, evaluate_dataset, fold_text, load_dataset, open_dataset_engine
+
+from .conftest import ROOT
+
+# ---------------------------------------------------------------- metrics as formulas
+
+
+def test_metrics_match_their_formulas():
+    qrels = {"q1": {"a": 1, "c": 1}, "q2": {"x": 1}, "q3": {"m": 1}}
+    run = {"q1": {"b": 3, "a": 2, "c": 1},          # relevant at ranks 2 and 3
+           "q2": {"x": 3, "y": 2, "z": 1},          # relevant at rank 1
+           "q3": {"n": 2, "o": 1}}                  # relevant never retrieved
+    got = _ranx_scores(qrels, run, ["mrr@10", "recall@1", "recall@5", "hit_rate@1", "hit_rate@5", "ndcg@10"])
+    assert got["mrr@10"] == pytest.approx(round((1 / 2 + 1 / 1 + 0) / 3, 4))
+    assert got["recall@1"] == pytest.approx(round((0 / 2 + 1 / 1 + 0) / 3, 4))
+    assert got["recall@5"] == pytest.approx(round((2 / 2 + 1 / 1 + 0) / 3, 4))
+    assert got["hit@1"] == pytest.approx(round((0 + 1 + 0) / 3, 4))
+    assert got["hit@5"] == pytest.approx(round((1 + 1 + 0) / 3, 4))
+    import math
+    dcg_q1 = 1 / math.log2(2 + 1) + 1 / math.log2(3 + 1)
+    idcg_q1 = 1 / math.log2(1 + 1) + 1 / math.log2(2 + 1)
+    assert got["ndcg@10"] == pytest.approx(round((dcg_q1 / idcg_q1 + 1 + 0) / 3, 4), abs=1e-4)
+
+
+def test_ranx_agrees_with_trec_eval_on_a_real_run(engine):
+    import pytrec_eval
+
+    dataset = load_dataset(ROOT / "evals" / "escape")
+    from qa.corpus import read_corpus
+
+    result = evaluate_dataset(engine, dataset, read_corpus(ROOT / "corpus").offset_maps, k=10, progress=False)
+    evaluator = pytrec_eval.RelevanceEvaluator(result.qrels, {"recip_rank", "ndcg_cut.10"})
+    per_query = evaluator.evaluate(result.run)
+    # trec_eval's recip_rank has no cut-off; the run holds 10 passages per query, so it equals MRR@10
+    mrr = sum(v["recip_rank"] for v in per_query.values()) / len(per_query)
+    ndcg = sum(v["ndcg_cut_10"] for v in per_query.values()) / len(per_query)
+    assert result.metrics["mrr@10"] == pytest.approx(mrr, abs=1e-4)
+    assert result.metrics["ndcg@10"] == pytest.approx(ndcg, abs=1e-4)
+    assert len(result.scored) >= 40
+
+
+def test_fold_text():
+    assert fold_text("  Lee Jong\u2011pil’s  “SCORE” —\tgreat ") == "lee jong-pil's \"score\" - great"
+    assert fold_text("ﬁlm １２") == "film 12"
+
+
+# ---------------------------------------------------------------- datasets with their own corpus
+
+
+def _write(folder, corpus=None, queries=(), qrels=None, evidence=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    if corpus is not None:
+        (folder / "corpus.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus))
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in queries))
+    if qrels is not None:
+        (folder / "qrels").mkdir(exist_ok=True)
+        (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels))
+    if evidence is not None:
+        (folder / "evidence.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evidence))
+    return folder
+
+
+QUOTED = ("The critic wrote &quot;a triumph&quot; and then &quot;a mess&quot; in one breath. "
+          "Later she said the &quot;soundtrack by Mira Oduya&quot; carried every scene. "
+          "The ending felt &quot;rushed&quot;, the middle &quot;slack&quot;.")
+TWO_FILMS = [
+    {"_id": "a1", "title": "Alpha one", "text": "The score of Alpha was composed by Ingrid Vale. It soars.",
+     "metadata": {"film": "Alpha"}},
+    {"_id": "a2", "title": "Alpha two", "text": "Alpha runs two hours and drags in the middle.", "metadata": {"film": "Alpha"}},
+    {"_id": "b1", "title": "Beta one", "text": "Beta has a score composed by Tomas Reed, loud and brassy.",
+     "metadata": {"film": "Beta"}},
+    {"_id": "q1", "title": "Quoted", "text": QUOTED, "metadata": {"film": "Gamma"}},
+]
+
+
+def _run(tmp_path, embedder, dataset_dir, **kw):
+    dataset = load_dataset(dataset_dir)
+    engine, maps = open_dataset_engine(dataset, Settings(), tmp_path / "cache", embedder=embedder, progress=False)
+    return engine, evaluate_dataset(engine, dataset, maps, progress=False, **kw)
+
+
+def test_answer_evidence_and_qrels_paths(tmp_path, embedder):
+    start = QUOTED.index("&quot;soundtrack")
+    end = QUOTED.index("carried") - 1
+    folder = _write(tmp_path / "ds", TWO_FILMS, [
+        {"_id": "ans", "text": "Who composed the score of Alpha?", "answers": ["INGRID  vale"]},
+        {"_id": "ev", "text": "Who wrote the soundtrack?", "metadata": {"filter": {"film": "Gamma"}}},
+        {"_id": "qr", "text": "Which film drags in the middle?", "answers": ["drags in the middle"]},
+    ], qrels=[("qr", "a2", 1), ("ans", "a1", 1)], evidence=[{"query_id": "ev", "doc_id": "q1", "start": start, "end": end}])
+    engine, result = _run(tmp_path, embedder, folder, k=3)
+    by_id = {r.query.id: r for r in result.results}
+    # answer strings: folded match (case, whitespace)
+    assert {engine.store.passages[i].review_id for i in by_id["ans"].relevant} == {"corpus#a1"}
+    # evidence offsets refer to the raw text with &quot;; after repair they still mark the same words
+    ev_passages = [engine.store.passages[i] for i in by_id["ev"].relevant]
+    assert ev_passages and all(p.review_id == "corpus#q1" for p in ev_passages)
+    review = engine.store.reviews["corpus#q1"]
+    assert "&quot;" not in review.text and '"soundtrack by Mira Oduya"' in review.text
+    from qa.corpus import read_corpus
+    maps = read_corpus(tmp_path / "cache" / next((tmp_path / "cache").iterdir()).name / "corpus").offset_maps
+    s, e = maps["corpus#q1"].span(start, end)
+    assert review.text[s:e] == '"soundtrack by Mira Oduya"'
+    assert by_id["ev"].first_relevant == 1
+    # qrels: review-level hit@5 comes from the labels
+    assert result.metrics["review_hit@5"] == 1.0
+    assert result.metrics["hit@5"] == 1.0
+
+
+def test_a_filtered_query_never_sees_the_other_film(tmp_path, embedder):
+    folder = _write(tmp_path / "ds", TWO_FILMS, [
+        {"_id": "alpha", "text": "Who composed the score?", "answers": ["Ingrid Vale"], "metadata": {"filter": {"film": "Alpha"}}},
+        {"_id": "beta", "text": "Who composed the score?", "answers": ["Tomas Reed"], "metadata": {"filter": {"film": "Beta"}}},
+        {"_id": "wrong", "text": "Who composed the score?", "answers": ["Tomas Reed"], "metadata": {"filter": {"film": "Alpha"}}},
+    ])
+    engine, result = _run(tmp_path, embedder, folder, k=10)
+    films = {r.query.id: {engine.store.reviews[engine.store.passages[i].review_id].film for i in r.ranked}
+             for r in result.results}
+    assert films == {"alpha": {"Alpha"}, "beta": {"Beta"}, "wrong": {"Alpha"}}
+    assert result.summary()["excluded"] == ["wrong"] and result.summary()["queries"] == 2
+    assert result.metrics["hit@1"] == 1.0
+
+
+@pytest.mark.parametrize("name,content,needle", [
+    ("queries.jsonl", '{"_id": "a", "text": "ok"}\n{"_id": "b", "text": "fine"}\n{"_id": "c", "text": \n', "queries.jsonl line 3"),
+    ("queries.jsonl", '{"_id": "a", "text": "ok"}\n{"_id": "a", "text": "again"}\n', "queries.jsonl line 2: the query id 'a' is used twice"),
+    ("queries.jsonl", '{"_id": "a", "text": "ok", "answers": "not a list"}\n', "queries.jsonl line 1: 'answers'"),
+    ("corpus.jsonl", '{"_id": "d1", "text": "fine"}\n{"_id": "d2"}\n', "corpus.jsonl line 2"),
+    ("qrels/test.tsv", "query-id\tcorpus-id\tscore\nq\td1\t1\nq d1 x\n", "test.tsv line 3"),
+    ("evidence.jsonl", '{"query_id": "q", "doc_id": "d1", "start": 5, "end": 2}\n', "evidence.jsonl line 1"),
+])
+def test_malformed_lines_name_file_and_line(tmp_path, name, content, needle):
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / "queries.jsonl").write_text('{"_id": "q", "text": "ok"}\n')
+    (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "fine"}\n')
+    (folder / name).parent.mkdir(exist_ok=True)
+    (folder / name).write_text(content)
+    with pytest.raises(DatasetError) as err:
+        load_dataset(folder)
+    assert needle in str(err.value)
+
+
+def test_cli_eval_outputs_and_compare(tmp_path, seed_index):
+    corpus, index = seed_index
+    env_args = ["--corpus", str(corpus), "--index", str(index)]
+    outs = {}
+    for mode in ("dense", "hybrid"):
+        out = tmp_path / mode
+        proc = subprocess.run([sys.executable, "-m", "qa", "eval", str(ROOT / "evals" / "escape"), "--retriever", mode,
+                               "--out", str(out), "--json", *env_args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert metrics["retriever"] == mode and metrics["queries"] >= 40
+        for name in ("metrics.json", "per_query.csv", "run.trec", "report.md", "recall_at_k.png", "qrels.trec"):
+            assert (out / name).stat().st_size > 0, name
+        assert (out / "recall_at_k.png").read_bytes()[:4] == b"\x89PNG"
+        report = (out / "report.md").read_text()
+        first = report.index("## Queries, misses first")
+        assert "MISS" not in report[first:] or report[first:].index("MISS") < report[first:].index("first relevant at rank")
+        assert "Evaluating" in proc.stderr  # the progress bar over queries
+        outs[mode] = out
+    proc = subprocess.run([sys.executable, "-m", "qa", "compare", str(outs["dense"]), str(outs["hybrid"])],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "mrr@10" in proc.stdout and "p (paired t)" in proc.stdout
+
+
+def test_a_dataset_corpus_is_embedded_once(tmp_path, embedder):
+    folder = _write(tmp_path / "ds", TWO_FILMS, [{"_id": "x", "text": "Who composed the score?", "answers": ["Ingrid Vale"]}])
+    dataset = load_dataset(folder)
+    first, _ = open_dataset_engine(dataset, Settings(), tmp_path / "cache", embedder=embedder, progress=False)
+    second, _ = open_dataset_engine(dataset, Settings(), tmp_path / "cache", embedder=embedder, progress=False)
+    assert first.report.action == "built" and first.report.embedded_passages > 0
+    assert second.report.action == "loaded" and second.report.embedded_passages == 0
