@@ -62,12 +62,13 @@ class Engine:
         in_scope = {p.review_id for j, p in enumerate(self.store.passages) if mask is None or mask[j]}
         missing = in_scope - best.keys()
         if missing and len(in_scope) <= PER_REVIEW_LIMIT:
-            for j, p in enumerate(self.store.passages):
-                if p.review_id in missing:
-                    detail[j] = {"dense": float(self.store.vectors.reconstruct(j) @ query_vector), "fused": 0.0}
-                    current = best.get(p.review_id)
-                    if current is None or detail[j]["dense"] > detail[current]["dense"]:
-                        best[p.review_id] = j
+            positions = [j for j, p in enumerate(self.store.passages) if p.review_id in missing]
+            for j, score in zip(positions, self.retriever.dense_scores(positions, query_vector)):
+                review_id = self.store.passages[j].review_id
+                detail[j] = {"dense": float(score), "fused": 0.0}
+                current = best.get(review_id)
+                if current is None or detail[j]["dense"] > detail[current]["dense"]:
+                    best[review_id] = j
         ranked = sorted(best.values(), key=lambda j: -detail[j].get("fused", 0.0))[:PER_REVIEW_LIMIT]
         return [self.retriever.hit(j, n, detail[j], "fused", query_vector) for n, j in enumerate(ranked, 1)]
 

@@ -7,11 +7,13 @@ cheaper than the embedding that the incremental update saves.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 
+@lru_cache(maxsize=1)
 def _stemmer():
     try:
         import Stemmer

@@ -197,22 +197,30 @@ class Retriever:
             fused = {d: 1.0 / (settings.rrf_k + r) for r, d in enumerate(order, 1)}
         elif settings.fusion == "convex":
             candidates = list(dict.fromkeys(lists[0] + lists[1]))
-            for i in candidates:
-                if "dense" not in detail.get(i, {}):
-                    detail.setdefault(i, {})["dense"] = float(self.store.vectors.reconstruct(int(i)) @ query.vector)
+            self._fill_dense(candidates, detail, query.vector)
             fused = convex(candidates, {i: detail[i]["dense"] for i in candidates},
                            {i: float(bm25_scores[i]) for i in candidates}, settings.alpha)
             order = sorted(fused, key=lambda d: (-fused[d], d))
         else:
             fused = rrf(lists, settings.rrf_k, weights)
             order = sorted(fused, key=lambda d: (-fused[d], d))
+        self._fill_dense(order, detail, query.vector)
         for i in order:
-            entry = detail.setdefault(i, {})
+            entry = detail[i]
             entry["fused"] = fused[i]
-            if "dense" not in entry:
-                entry["dense"] = float(self.store.vectors.reconstruct(int(i)) @ query.vector)
             entry["bm25"] = float(bm25_scores[i])
         return order, detail
+
+    def dense_scores(self, positions: list[int], vector: np.ndarray) -> np.ndarray:
+        """Cosine similarity of the query to the given passages' stored vectors, in one batch."""
+        if not positions:
+            return np.zeros(0, dtype=np.float32)
+        return self.store.vectors.reconstruct_batch(np.asarray(positions, dtype=np.int64)) @ vector
+
+    def _fill_dense(self, positions: list[int], detail: dict[int, dict[str, float]], vector: np.ndarray) -> None:
+        missing = [i for i in positions if "dense" not in detail.get(i, {})]
+        for i, score in zip(missing, self.dense_scores(missing, vector)):
+            detail.setdefault(i, {})["dense"] = float(score)
 
     def highlight(self, position: int, vector: np.ndarray) -> tuple[tuple[int, int], float]:
         """Review offsets of the passage sentence whose stored vector best matches the query, and its

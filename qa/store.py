@@ -330,7 +330,7 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
     sentence_rows: list[np.ndarray] = [np.zeros((0, dim), dtype=np.float16)] * len(passages)
     if reuse:
         new_pos, old_pos = map(list, zip(*reuse))
-        matrix[new_pos] = np.vstack([old.vectors.reconstruct(int(i)) for i in old_pos])
+        matrix[new_pos] = old.vectors.reconstruct_batch(np.asarray(old_pos, dtype=np.int64))
         for n, o in reuse:
             sentence_rows[n] = old.sentences_of(o)
     fresh.sort(key=lambda i: -len(passages[i].text))  # similar lengths share a batch: less padding

@@ -34,6 +34,7 @@ EXAMPLE_POOL = [  # shown when the corpus mentions the word, so examples fit the
 MAX_EXAMPLES = 6
 ALL_FILMS = "All films"
 ALL_REVIEWS = "All reviews"
+OUTLET_PREFIX = "Outlet: "
 
 CSS = """
 .qa-cards { display: flex; flex-direction: column; gap: 10px; }
@@ -184,11 +185,13 @@ def respond(message: str, history: list, film: str | None, review_title: str | N
                "", cards_html((), None, "Building the index…"), "", "")
     try:
         engine = loader.get()
-        ids = None
-        if review_title and review_title != ALL_REVIEWS:
+        ids, outlet = None, None
+        if review_title and review_title.startswith(OUTLET_PREFIX):
+            outlet = review_title[len(OUTLET_PREFIX):]
+        elif review_title and review_title != ALL_REVIEWS:
             ids = tuple(r.id for r in engine.store.reviews.values() if r.title == review_title)
         answer = engine.ask(message, history=user_turns(history), film=None if film in (None, "", ALL_FILMS) else film,
-                            review_ids=ids, k=int(k))
+                            outlet=outlet, review_ids=ids, k=int(k))
     except QAError as exc:
         yield shown + [_message("assistant", escape_markdown(str(exc)))], "", cards_html((), None), "", ""
         return
@@ -305,7 +308,7 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                     with gr.Row():
                         film = gr.Dropdown(label="Film", choices=[ALL_FILMS], value=ALL_FILMS, visible=False,
                                            elem_id="qa-film")
-                        review = gr.Dropdown(label="Review", choices=[ALL_REVIEWS], value=ALL_REVIEWS, elem_id="qa-review")
+                        review = gr.Dropdown(label="Review or outlet", choices=[ALL_REVIEWS], value=ALL_REVIEWS, elem_id="qa-review")
                         k = gr.Slider(1, 10, value=5, step=1, label="Passages (top k)", elem_id="qa-k")
                     clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
                 with gr.Column(scale=4):
@@ -331,6 +334,7 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                 engine = loader.get()
                 films = engine.films()
                 titles = sorted({r.title for r in engine.store.reviews.values()})
+                titles += sorted({OUTLET_PREFIX + r.source.outlet for r in engine.store.reviews.values() if r.source.outlet})
                 examples = examples_for(engine)
                 updates = [gr.update(choices=[ALL_FILMS, *films], visible=len(films) > 1),
                            gr.update(choices=[ALL_REVIEWS, *titles])]

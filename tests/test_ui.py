@@ -40,6 +40,8 @@ def test_respond_states(engine):
     one_review = list(respond("Who composed the score?", [], None,
                               "Escape (2024): a taut, emotionally charged thriller", 5, loader))[-1]
     assert one_review[2].count('data-review-id="escape-2024/000_c5d586a175a2a666"') == one_review[2].count("qa-card-")
+    no_outlet = list(respond("Who composed the score?", [], None, "Outlet: Nobody's Paper", 5, loader))[-1]
+    assert 'id="qa-card-1"' not in no_outlet[2]
 
 
 def test_respond_shows_a_building_message_before_the_first_load(engine):
