@@ -217,37 +217,40 @@ def recover(folder: Path) -> list[str]:
     return notes
 
 
-def _write(folder: Path, manifest: dict, reviews: list[Review], passages: list[Passage], vectors,
-           sentence_vectors: np.ndarray, lexical: Lexical) -> None:
-    import faiss
-
+def _start_write(folder: Path, reviews: list[Review], passages: list[Passage]) -> Path:
+    """A new temp folder beside the index holding the records; the vectors follow once embedded. A
+    kill from here on leaves only this folder, which `recover` removes on the next run."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
-    try:
-        with open(tmp / "reviews.jsonl", "w", encoding="utf-8") as handle:
-            for r in reviews:
-                handle.write(json.dumps(_review_json(r), ensure_ascii=False) + "\n")
-        with open(tmp / "passages.jsonl", "w", encoding="utf-8") as handle:
-            for p in passages:
-                handle.write(json.dumps(_passage_json(p)) + "\n")
-        faiss.write_index(vectors, str(tmp / "vectors.faiss"))
-        np.save(tmp / "sentences.npy", sentence_vectors, allow_pickle=False)
-        lexical.save(tmp / "bm25")
-        manifest["files"] = {p.relative_to(tmp).as_posix(): p.stat().st_size
-                             for p in sorted(tmp.rglob("*")) if p.is_file()}
-        with open(tmp / MANIFEST, "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=2, ensure_ascii=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        old = folder.parent / f".{folder.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with open(tmp / "reviews.jsonl", "w", encoding="utf-8") as handle:
+        for r in reviews:
+            handle.write(json.dumps(_review_json(r), ensure_ascii=False) + "\n")
+    with open(tmp / "passages.jsonl", "w", encoding="utf-8") as handle:
+        for p in passages:
+            handle.write(json.dumps(_passage_json(p)) + "\n")
+    return tmp
+
+
+def _finish_write(tmp: Path, folder: Path, manifest: dict, vectors, sentence_vectors: np.ndarray,
+                  lexical: Lexical) -> None:
+    """Write the rest and the manifest (last, fsynced), then swap the folder in by two renames."""
+    import faiss
+
+    faiss.write_index(vectors, str(tmp / "vectors.faiss"))
+    np.save(tmp / "sentences.npy", sentence_vectors, allow_pickle=False)
+    lexical.save(tmp / "bm25")
+    manifest["files"] = {p.relative_to(tmp).as_posix(): p.stat().st_size
+                         for p in sorted(tmp.rglob("*")) if p.is_file()}
+    with open(tmp / MANIFEST, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2, ensure_ascii=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    old = folder.parent / f".{folder.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)  # between the renames only `old` exists; `recover` restores it after a crash
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- build / update
@@ -283,9 +286,6 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
                chunker: ChunkerSettings = ChunkerSettings(), rebuild: bool = False,
                progress: bool = True) -> tuple[Store, BuildReport]:
     """Load the index if it is current; otherwise update or rebuild it from the corpus, then load it."""
-    import faiss
-    from tqdm import tqdm
-
     folder = Path(index_dir)
     recover(folder)
     files = fingerprint(corpus_dir)
@@ -324,6 +324,26 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
             for p in split_review(review, chunker):
                 fresh.append(len(passages))
                 passages.append(p)
+
+    tmp = _start_write(folder, corpus.reviews, passages)
+    try:
+        _embed_and_finish(tmp, folder, embedder, chunker, corpus, passages, reuse, fresh, old, progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    store = load_store(folder, embedder.info)
+    report = BuildReport("updated" if action == "update" and old is not None else "built", reason,
+                         embedded_passages=len(fresh), reused_passages=len(reuse),
+                         embedded_reviews=embedded_reviews, warnings=tuple(corpus.warnings),
+                         repairs=corpus.repairs)
+    return store, report
+
+
+def _embed_and_finish(tmp: Path, folder: Path, embedder: Embedder, chunker: ChunkerSettings, corpus: Corpus,
+                      passages: list[Passage], reuse: list[tuple[int, int]], fresh: list[int], old: Store | None,
+                      progress: bool) -> None:
+    import faiss
+    from tqdm import tqdm
 
     dim = embedder.info.dim
     matrix = np.zeros((len(passages), dim), dtype=np.float32)
@@ -366,10 +386,4 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     all_sentences = np.vstack(sentence_rows) if passages else np.zeros((0, dim), dtype=np.float16)
-    _write(folder, new_manifest, corpus.reviews, passages, index, all_sentences, lexical)
-    store = load_store(folder, embedder.info)
-    report = BuildReport("updated" if action == "update" and old is not None else "built", reason,
-                         embedded_passages=len(fresh), reused_passages=len(reuse),
-                         embedded_reviews=embedded_reviews, warnings=tuple(corpus.warnings),
-                         repairs=corpus.repairs)
-    return store, report
+    _finish_write(tmp, folder, new_manifest, index, all_sentences, lexical)

@@ -349,7 +349,7 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                 try:
                     return api_ask(question, loader, film, k, history)
                 except QAError as exc:
-                    raise gr.Error(str(exc)) from exc
+                    raise gr.Error(str(exc), print_exception=False) from exc
 
             gr.api(ask, api_name="ask")
 

@@ -66,13 +66,14 @@ def free_port() -> int:
 class AppServer:
     """`python app.py` in a subprocess on a free port on 127.0.0.1."""
 
-    def __init__(self, corpus: Path, index: Path, log_path: Path):
+    def __init__(self, corpus: Path, index: Path, log_path: Path, extra_env: dict | None = None):
         import subprocess
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
-               "QA_CORPUS_DIR": str(corpus), "QA_INDEX_DIR": str(index), "PYTHONUNBUFFERED": "1"}
+               "QA_CORPUS_DIR": str(corpus), "QA_INDEX_DIR": str(index), "PYTHONUNBUFFERED": "1",
+               **(extra_env or {})}
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen([os.sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,

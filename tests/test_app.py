@@ -136,7 +136,13 @@ def xss_server(tmp_path_factory):
     (root / "corpus").mkdir()
     (root / "corpus" / "evil.md").write_text(XSS_REVIEW)
     (root / "corpus" / "plain.txt").write_text("---\nfilm: Plain Film\n---\nA calm film with a quiet score.\n")
-    server = AppServer(root / "corpus", root / "index", root / "app.log")
+    evil_set = root / "evals" / "evil"
+    evil_set.mkdir(parents=True)
+    (evil_set / "queries.jsonl").write_text(
+        '{"_id": "x1", "text": "<img src=x onerror=alert(5)>What about the score?", "answers": ["loud"]}\n'
+        '{"_id": "x2", "text": "[link](javascript:alert(6)) the music?", "answers": ["nothing matches this"]}\n')
+    server = AppServer(root / "corpus", root / "index", root / "app.log",
+                       extra_env={"QA_EVALS_DIR": str(root / "evals"), "QA_EVAL_CACHE": str(root / "cache")})
     yield server
     server.stop()
 
@@ -181,4 +187,21 @@ def test_browser_evaluate_tab_runs_a_dataset(app_server, browser):
     assert "mrr@10" in metrics and "review_hit@5" in metrics
     assert page.locator("#qa-eval-misses tr").count() == 61
     assert page.locator("#qa-eval-plot img").count() == 1
+    context.close()
+
+
+def test_eval_tab_shows_hostile_text_inertly(xss_server, browser):
+    dialogs: list[str] = []
+    context, page = _page(browser, dialogs=dialogs)
+    page.goto(xss_server.url)
+    page.wait_for_selector("#qa-question textarea")
+    page.get_by_role("tab", name="Evaluate").first.click()
+    page.locator("#qa-eval-run").click()
+    page.wait_for_selector("#qa-eval-misses table", timeout=120_000)
+    table = page.locator("#qa-eval-misses").inner_text()
+    assert "<img src=x onerror=alert(5)>What about the score?" in table
+    assert "<script>alert(1)</script>" in table  # the top passage, shown as text
+    assert page.locator("#qa-eval-misses img, #qa-eval-misses script, #qa-eval-misses a").count() == 0
+    page.wait_for_timeout(500)
+    assert dialogs == []
     context.close()
