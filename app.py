@@ -2,7 +2,9 @@
 
 `python app.py` (or `make run`) loads or builds the index, then serves. Environment, read only here:
 QA_CORPUS_DIR, QA_INDEX_DIR, QA_MODEL, QA_EVALS_DIR (default evals/); GRADIO_SERVER_NAME (default 127.0.0.1) and GRADIO_SERVER_PORT
-(default 7860); QA_AUTH=user:password turns on basic auth for sharing on a network.
+(default 7860); QA_AUTH=user:password turns on basic auth for sharing on a network; QA_QUERY_CACHE
+(questions whose vectors are cached, default 1024); QA_BENCH_NOOP=1 adds a do-nothing `noop` endpoint
+that bench/run.py uses as the server's own floor.
 """
 
 import os
@@ -19,11 +21,13 @@ SETTINGS = Settings(
     corpus_dir=Path(os.environ.get("QA_CORPUS_DIR", "corpus")),
     index_dir=Path(os.environ.get("QA_INDEX_DIR", "index")),
     model=os.environ.get("QA_MODEL") or None,
+    query_cache=int(os.environ.get("QA_QUERY_CACHE", "1024")),
 )
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # the Evaluate tab's small sets: skip ranx's 15 s compile
 loader = EngineLoader(SETTINGS)
 demo = build_demo(loader, evals_dir=Path(os.environ.get("QA_EVALS_DIR", "evals")),
-                  cache_dir=Path(os.environ.get("QA_EVAL_CACHE", ".cache/evals")))
+                  cache_dir=Path(os.environ.get("QA_EVAL_CACHE", ".cache/evals")),
+                  noop_endpoint=os.environ.get("QA_BENCH_NOOP") == "1")
 
 
 def main() -> None:

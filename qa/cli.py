@@ -29,6 +29,8 @@ def _settings(args):
         index_dir=Path(args.index),
         model=args.model,
         chunker=ChunkerSettings(words=args.chunk_words, overlap=args.chunk_overlap),
+        index_factory=args.index_factory,
+        ann_threshold=args.ann_threshold,
         retrieval=RetrievalSettings(mode=getattr(args, "retriever", "hybrid"), k=getattr(args, "k", 5),
                                     per_review_cap=None if getattr(args, "no_cap", False) else
                                     getattr(args, "per_review_cap", 2)),
@@ -155,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--chunk-words", type=int, default=100, help="words per passage (default 100)")
         p.add_argument("--chunk-overlap", type=int, default=1, help="sentences shared by neighbouring passages")
         p.add_argument("--progress", action="store_true", help="show the embedding progress bar even when piped")
+        p.add_argument("--index-factory", default=None,
+                       help="FAISS index_factory string (default: Flat below --ann-threshold passages, HNSW32,Flat above)")
+        p.add_argument("--ann-threshold", type=int, default=200_000, help="passages at which HNSW replaces Flat")
 
     p = sub.add_parser("index", help="build or update the index")
     common(p)

@@ -101,6 +101,8 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """One question's vector, shape (dim,). Repeated questions come from an LRU cache."""
+        if self._cache_size <= 0:
+            return self.encode([text])[0]
         with self._lock:  # the app serves several users from threads
             hit = self._cache.get(text)
             if hit is not None:

@@ -15,7 +15,7 @@ from .errors import CorpusError
 from .passages import ChunkerSettings
 from .records import Answer, Hit
 from .retrieve import Filters, Query, Retriever, RetrievalSettings
-from .store import BuildReport, Store, open_index
+from .store import ANN_THRESHOLD, BuildReport, Store, open_index
 
 PER_REVIEW_LIMIT = 20  # "what each review says" lists at most this many reviews
 
@@ -27,6 +27,9 @@ class Settings:
     model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    index_factory: str | None = None  # None: Flat below ann_threshold passages, HNSW32,Flat above
+    ann_threshold: int = ANN_THRESHOLD
+    query_cache: int = 1024  # questions whose vectors are kept (LRU); 0 switches the cache off
 
 
 class Engine:
@@ -44,9 +47,10 @@ class Engine:
              embedder: Embedder | None = None) -> "Engine":
         if not Path(settings.corpus_dir).is_dir():  # fail before the slow model load
             raise CorpusError(f"The corpus folder {settings.corpus_dir} does not exist; create it and add review files.")
-        embedder = embedder or Embedder(settings.model)
+        embedder = embedder or Embedder(settings.model, query_cache_size=settings.query_cache)
         store, report = open_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunker,
-                                   rebuild=rebuild, progress=progress)
+                                   rebuild=rebuild, progress=progress, index_factory=settings.index_factory,
+                                   ann_threshold=settings.ann_threshold)
         return cls(store, embedder, settings, report)
 
     def films(self) -> list[str]:

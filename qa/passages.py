@@ -19,6 +19,7 @@ from functools import lru_cache
 from .records import Passage, Review
 
 _WORD = re.compile(r"\S+")
+_INNER_END = re.compile(r"[.!?…。！？]+[\"'”’)\]]*\s+\S")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 # pysbd's regexes are slow on one huge "paragraph" with no line breaks; split those first.
 _MAX_PARAGRAPH_CHARS = 20_000
@@ -88,6 +89,10 @@ def sentences(text: str, start: int, end: int, max_words: int = 200) -> list[tup
     for p_start, p_end in pieces:
         starts = [p_start]
         cursor = p_start
+        # pysbd costs ~1 ms a paragraph; one with no sentence end before its last character is one sentence
+        if not _INNER_END.search(text, p_start, p_end):
+            spans.extend(_split_long(text, *_trim(text, p_start, p_end), max_words))
+            continue
         for segment in _segmenter().segment(text[p_start:p_end]):
             seg = segment.strip()
             found = text.find(seg, cursor, p_end) if seg else -1

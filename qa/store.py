@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 FIX_HINT = "rebuild it with: python -m qa index --rebuild"
+ANN_THRESHOLD = 200_000  # passages; below it exact search is fast enough (see bench/run.py)
+HNSW_EF_SEARCH = 128  # recall@10 0.84 at 64 on 1M clustered vectors (bench/ann.py)
+SORT_BY_LENGTH = True  # bench/build.py switches it off to measure what the sort saves
 EMBED_BATCH = 512  # passages handed to the model per step: bounds memory and drives the progress bar
 
 
@@ -167,6 +170,7 @@ def load_store(folder: str | os.PathLike, info: ModelInfo | None = None) -> Stor
         reviews = {r.id: r for r in map(_review_from, _read_jsonl(folder / "reviews.jsonl"))}
         passages = [_passage_from(d, reviews) for d in _read_jsonl(folder / "passages.jsonl")]
         vectors = faiss.read_index(str(folder / "vectors.faiss"))
+        tune_for_search(vectors)
         sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False)
         lexical = Lexical.load(folder / "bm25", len(passages))
     except Exception as exc:  # json, faiss, numpy and bm25s each raise their own kinds
@@ -256,7 +260,7 @@ def _finish_write(tmp: Path, folder: Path, manifest: dict, vectors, sentence_vec
 # ---------------------------------------------------------------- build / update
 
 def _plan(folder: Path, info: ModelInfo, chunker: ChunkerSettings, files: dict[str, str],
-          rebuild: bool) -> tuple[str, str, dict | None]:
+          rebuild: bool, index_setting: dict) -> tuple[str, str, dict | None]:
     """(action, reason, old manifest or None) where action is load, update or build."""
     if rebuild:
         return "build", "rebuild requested", None
@@ -279,17 +283,24 @@ def _plan(folder: Path, info: ModelInfo, chunker: ChunkerSettings, files: dict[s
         removed = sum(1 for f in old if f not in files)
         changed = sum(1 for f in files if f in old and old[f] != files[f])
         return "update", f"{added} review files added, {changed} changed, {removed} removed", manifest
+    if manifest.get("index_setting") != index_setting:
+        return "update", f"the index type setting changed from {manifest.get('index_setting')} to {index_setting}", manifest
     return "load", "up to date", manifest
 
 
 def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embedder: Embedder,
                chunker: ChunkerSettings = ChunkerSettings(), rebuild: bool = False,
-               progress: bool = True) -> tuple[Store, BuildReport]:
-    """Load the index if it is current; otherwise update or rebuild it from the corpus, then load it."""
+               progress: bool = True, index_factory: str | None = None,
+               ann_threshold: int = ANN_THRESHOLD) -> tuple[Store, BuildReport]:
+    """Load the index if it is current; otherwise update or rebuild it from the corpus, then load it.
+
+    A changed index type (factory or threshold) is an update that re-embeds nothing: the stored
+    vectors are copied into the new index."""
+    index_setting = {"factory": index_factory, "ann_threshold": ann_threshold}
     folder = Path(index_dir)
     recover(folder)
     files = fingerprint(corpus_dir)
-    action, reason, manifest = _plan(folder, embedder.info, chunker, files, rebuild)
+    action, reason, manifest = _plan(folder, embedder.info, chunker, files, rebuild, index_setting)
     if action == "load":
         try:
             return load_store(folder, embedder.info), BuildReport("loaded", reason)
@@ -327,7 +338,8 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
 
     tmp = _start_write(folder, corpus.reviews, passages)
     try:
-        _embed_and_finish(tmp, folder, embedder, chunker, corpus, passages, reuse, fresh, old, progress)
+        _embed_and_finish(tmp, folder, embedder, chunker, corpus, passages, reuse, fresh, old, progress,
+                          choose_factory(len(passages), index_factory, ann_threshold), index_setting)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -339,44 +351,77 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
     return store, report
 
 
+def choose_factory(passages: int, factory: str | None, ann_threshold: int) -> str:
+    """The FAISS index_factory string: the configured one, else exact "Flat" below `ann_threshold`
+    passages and "HNSW32,Flat" (graph search over exact vectors) at or above it."""
+    if factory:
+        return factory
+    return "Flat" if passages < ann_threshold else "HNSW32,Flat"
+
+
+def new_index(factory: str, dim: int):
+    """An empty IndexIDMap2 over the factory's index, inner product. Only kinds that need no training
+    and keep exact vectors (Flat, HNSW...,Flat) are accepted, so vectors can be reused on update."""
+    import faiss
+
+    try:
+        inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        raise ValueError(f"'{factory}' is not a FAISS index_factory string FAISS can build") from exc
+    if not inner.is_trained or not (factory == "Flat" or factory.endswith(",Flat")):
+        raise ValueError(f"index factory '{factory}' must need no training and keep exact vectors "
+                         "(e.g. Flat or HNSW32,Flat)")
+    if isinstance(inner, faiss.IndexHNSW):
+        inner.hnsw.efConstruction = 40
+    return faiss.IndexIDMap2(inner)
+
+
+def tune_for_search(index) -> None:
+    """Search-time settings that are not saved in the FAISS file (HNSW's efSearch)."""
+    import faiss
+
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    if isinstance(inner, faiss.IndexHNSW):
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+
+
 def _embed_and_finish(tmp: Path, folder: Path, embedder: Embedder, chunker: ChunkerSettings, corpus: Corpus,
                       passages: list[Passage], reuse: list[tuple[int, int]], fresh: list[int], old: Store | None,
-                      progress: bool) -> None:
-    import faiss
+                      progress: bool, factory: str, index_setting: dict) -> None:
     from tqdm import tqdm
 
     dim = embedder.info.dim
-    matrix = np.zeros((len(passages), dim), dtype=np.float32)
+    # Vectors go into FAISS batch by batch (ids = passage positions), so they are never all held twice.
+    index = new_index(factory, dim)
     sentence_rows: list[np.ndarray] = [np.zeros((0, dim), dtype=np.float16)] * len(passages)
-    if reuse:
-        new_pos, old_pos = map(list, zip(*reuse))
-        matrix[new_pos] = old.vectors.reconstruct_batch(np.asarray(old_pos, dtype=np.int64))
-        for n, o in reuse:
+    for b in range(0, len(reuse), EMBED_BATCH):
+        new_pos, old_pos = zip(*reuse[b : b + EMBED_BATCH])
+        vectors = old.vectors.reconstruct_batch(np.asarray(old_pos, dtype=np.int64))
+        index.add_with_ids(vectors, np.asarray(new_pos, dtype=np.int64))
+        for n, o in zip(new_pos, old_pos):
             sentence_rows[n] = old.sentences_of(o)
-    fresh.sort(key=lambda i: -len(passages[i].text))  # similar lengths share a batch: less padding
+    if SORT_BY_LENGTH:
+        fresh.sort(key=lambda i: -len(passages[i].text))  # similar lengths share a batch: less padding
     bar = tqdm(total=len(fresh), unit="passage", desc="Embedding", disable=not progress or not fresh)
     for b in range(0, len(fresh), EMBED_BATCH):
         batch = fresh[b : b + EMBED_BATCH]
         texts = [passages[i].text for i in batch]
         spans = [[(s - passages[i].start, e - passages[i].start) for s, e in passages[i].sentences] for i in batch]
         vectors, sentence_vectors = embedder.encode_passages(texts, spans)
-        matrix[batch] = vectors
+        index.add_with_ids(vectors, np.asarray(batch, dtype=np.int64))
         for i, sv in zip(batch, sentence_vectors):
             sentence_rows[i] = sv.astype(np.float16)
         bar.update(len(batch))
     bar.close()
 
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    if len(passages):
-        index.add_with_ids(matrix, np.arange(len(passages), dtype=np.int64))
-    del matrix
     lexical = Lexical.build([p.text for p in passages])
     new_manifest = {
         "format_version": FORMAT_VERSION,
         "model": {"id": embedder.info.id, "sha256": embedder.info.sha256, "dim": dim, "normalized": True,
                   "max_tokens": embedder.info.max_tokens},
         "chunker": chunker.as_dict(),
-        "index_factory": "IDMap2,Flat",
+        "index_factory": factory,
+        "index_setting": index_setting,
         "metric": "inner_product",
         "corpus": corpus.files,
         "counts": {"reviews": len(corpus.reviews), "passages": len(passages)},

@@ -287,7 +287,8 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
 # ---------------------------------------------------------------- layout
 
 
-def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir: Path = Path(".cache/evals")):
+def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir: Path = Path(".cache/evals"),
+               noop_endpoint: bool = False):
     """The Blocks app. Building it loads no model and reads no index; that happens on first use."""
     import gradio as gr
 
@@ -352,6 +353,12 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                     raise gr.Error(str(exc), print_exception=False) from exc
 
             gr.api(ask, api_name="ask")
+        if noop_endpoint:
+            def noop(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
+                """Does nothing: the server's own cost per call, for benchmarks."""
+                return {}
+
+            gr.api(noop, api_name="noop")
 
             with gr.Tab("Evaluate"):
                 gr.Markdown("Score retrieval on a labelled question set from `evals/`, or load a `qa eval --out` folder.")

@@ -110,3 +110,24 @@ def test_leftovers_of_a_killed_write_are_recovered(tmp_path, corpus_copy, embedd
     store, report = open_index(corpus_copy, folder, embedder, progress=False)
     assert report.action == "loaded"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "index"]
+
+
+def test_index_type_switch_reuses_vectors_and_hnsw_answers_like_flat(tmp_path, corpus_copy, embedder):
+    import faiss
+
+    folder = tmp_path / "index"
+    flat, _ = open_index(corpus_copy, folder, embedder, progress=False)
+    assert json.loads((folder / "manifest.json").read_text())["index_factory"] == "Flat"
+    hnsw, report = open_index(corpus_copy, folder, embedder, progress=False, ann_threshold=10)
+    assert report.action == "updated" and report.embedded_passages == 0 and report.reused_passages == len(flat.passages)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["index_factory"] == "HNSW32,Flat" and manifest["index_setting"]["ann_threshold"] == 10
+    assert isinstance(faiss.downcast_index(hnsw.vectors.index), faiss.IndexHNSW)
+    assert faiss.downcast_index(hnsw.vectors.index).hnsw.efSearch == 128
+    for q in ["Who composed the score?", "Where did the reviewer see the film?"]:
+        v = embedder.encode_query(q).reshape(1, -1)
+        assert flat.vectors.search(v, 3)[1].tolist() == hnsw.vectors.search(v, 3)[1].tolist()
+    import pytest as _pytest
+    with _pytest.raises(ValueError, match="must need no training"):
+        open_index(corpus_copy, folder, embedder, progress=False, index_factory="IVF16,PQ8")
+    assert load_store(folder).vectors.ntotal == len(flat.passages)  # the failed switch left the index whole

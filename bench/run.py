@@ -1,0 +1,182 @@
+"""Every benchmark in one process (children where a fresh process is the point), printed as a table.
+
+    python bench/run.py [--quick] [--json]
+
+Each figure that has a target is a ratio measured within this run (our pipeline against the raw call
+it wraps), so drift on a shared machine cancels out. --json prints one JSON object on the last line.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from _common import QUESTIONS, ROOT, p50
+
+import ann
+import ask as ask_bench
+import build as build_bench
+from qa.embed import Embedder
+
+PY = sys.executable
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False",
+       "NO_PROXY": "127.0.0.1,localhost"}
+
+
+def _child_seconds(code: str) -> float:
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def warm_start(index_dir: Path, repeats: int) -> dict:
+    """Start-up with an up-to-date index against bare import + model load, each in a fresh process."""
+    load = ("import time; t=time.perf_counter(); from qa.embed import Embedder; Embedder(); "
+            "print(time.perf_counter()-t)")
+    start = ("import time; t=time.perf_counter(); from pathlib import Path; from qa.engine import Engine, Settings; "
+             f"e=Engine.open(Settings(index_dir=Path({str(index_dir)!r})), progress=False); "
+             "assert e.report.action == 'loaded'; print(time.perf_counter()-t)")
+    loads, starts = [], []
+    for _ in range(repeats):
+        loads.append(_child_seconds(load))
+        starts.append(_child_seconds(start))
+    result = {"import_and_load_s": round(statistics.median(loads), 2), "warm_start_s": round(statistics.median(starts), 2)}
+    result["warm_over_load"] = round(result["warm_start_s"] / result["import_and_load_s"], 3)
+    return result
+
+
+def api(index_dir: Path, ask_p50_ms: float, rounds: int) -> dict:
+    """gradio_client against `python app.py` (query cache off, a do-nothing endpoint on)."""
+    import socket
+    import urllib.request
+
+    from gradio_client import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**ENV, "GRADIO_SERVER_PORT": str(port), "QA_INDEX_DIR": str(index_dir), "QA_BENCH_NOOP": "1",
+           "QA_QUERY_CACHE": "0"}
+    proc = subprocess.Popen([PY, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        client = Client(url, verbose=False)
+        args = ("", 5, [])
+        for q in QUESTIONS[:5]:
+            client.predict(q, *args, api_name="/ask")
+            client.predict(q, *args, api_name="/noop")
+        ask_s, noop_s = [], []
+        for _ in range(rounds):
+            for q in QUESTIONS:
+                t0 = time.perf_counter()
+                client.predict(q, *args, api_name="/ask")
+                ask_s.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                client.predict(q, *args, api_name="/noop")
+                noop_s.append(time.perf_counter() - t0)
+        latencies: list[float] = []
+
+        def worker(offset: int):
+            c = Client(url, verbose=False)
+            for q in (QUESTIONS[offset:] + QUESTIONS[:offset]) * rounds:
+                t0 = time.perf_counter()
+                c.predict(q, *args, api_name="/ask")
+                latencies.append(time.perf_counter() - t0)
+
+        threads = [threading.Thread(target=worker, args=(n * 2,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    one = p50(ask_s) * 1000
+    noop = p50(noop_s) * 1000
+    p95 = sorted(latencies)[int(0.95 * (len(latencies) - 1))] * 1000
+    return {"api_p50_ms_1_client": round(one, 2), "api_noop_p50_ms": round(noop, 2),
+            "api_over_floor": round(one / (noop + ask_p50_ms), 3), "api_p95_ms_8_clients": round(p95, 2),
+            "api_p95_8_over_p50_1": round(p95 / one, 3)}
+
+
+def rss(passages: int, mode: str) -> dict:
+    out = subprocess.run([PY, str(ROOT / "bench" / "_rss_build.py"), str(passages), mode], capture_output=True,
+                         text=True, env=ENV, cwd=ROOT / "bench", timeout=900)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    n, base, peak = out.stdout.split()
+    return {"passages": int(n), "rss_before_mb": float(base), "peak_rss_mb": float(peak)}
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    t_start = time.perf_counter()
+    embedder = Embedder()
+    out: dict = {"quick": quick}
+    out.update(ask_bench.measure(embedder, rounds=3 if quick else 10))
+    out.update(build_bench.measure(embedder, copies=1 if quick else 6, repeats=1 if quick else 2))
+    if not quick:  # each of these starts fresh processes that load the model (7 s each)
+        with tempfile.TemporaryDirectory() as tmp:
+            from qa.store import open_index
+
+            index_dir = Path(tmp) / "index"
+            open_index(ROOT / "corpus", index_dir, embedder, progress=False)
+            out.update(warm_start(index_dir, repeats=3))
+            out.update(api(index_dir, out["ask_p50_ms"], rounds=3))
+        # A 100k-passage build takes ~28 min of model time and ~5 min of sentence splitting here, so two
+        # smaller builds with a stub model give the per-passage slope and the 100k figure is extrapolated.
+        small, big = rss(5_000, "stub"), rss(20_000, "stub")
+        out["rss_stub_build"] = [small, big]
+        grow = lambda r: r["peak_rss_mb"] - r["rss_before_mb"]  # noqa: E731
+        per_passage_kb = (grow(big) - grow(small)) / (big["passages"] - small["passages"]) * 1024
+        out["rss_kb_per_passage"] = round(per_passage_kb, 2)
+        out["peak_rss_mb_100k_extrapolated"] = round(
+            big["peak_rss_mb"] + per_passage_kb * (100_000 - big["passages"]) / 1024, 0)
+    out["ann"] = ann.measure(n=20_000 if quick else 1_000_000, queries=100 if quick else 200)
+    out["total_s"] = round(time.perf_counter() - t_start, 1)
+
+    rows = [("ask p50 / floor p50", f"{out['ask_p50_ms']:.2f} / {out['floor_p50_ms']:.2f} ms", out["ask_over_floor"], "<= 1.15"),
+            ("build / raw encode", f"{out['build_per_s']:.1f} / {out['encode_per_s']:.1f} passages/s", out["build_over_encode"], ">= 0.9"),
+            ("  corpus-order build / encode", f"{out['build_unsorted_per_s']:.1f} passages/s", out["unsorted_over_encode"], "")]
+    if not quick:
+        rows += [("warm start / import+load", f"{out['warm_start_s']:.2f} / {out['import_and_load_s']:.2f} s", out["warm_over_load"], "<= 1.3"),
+                 ("API p50 / (noop + ask)", f"{out['api_p50_ms_1_client']:.1f} / ({out['api_noop_p50_ms']:.1f} + {out['ask_p50_ms']:.1f}) ms", out["api_over_floor"], "<= 1.25"),
+                 ("API p95 8 clients / p50 1", f"{out['api_p95_ms_8_clients']:.1f} / {out['api_p50_ms_1_client']:.1f} ms", out["api_p95_8_over_p50_1"], "<= 4")]
+        for r in out["rss_stub_build"]:
+            rows.append((f"peak RSS, {r['passages']:,}-passage build (stub model)",
+                         f"{r['peak_rss_mb']:.0f} MB (before the build {r['rss_before_mb']:.0f} MB)", "", ""))
+        rows.append(("  peak RSS at 100k passages (extrapolated)",
+                     f"{out['peak_rss_mb_100k_extrapolated']:.0f} MB ({out['rss_kb_per_passage']:.1f} KB/passage)", "", ""))
+    for name, r in out["ann"].items():
+        rows.append((f"ANN {name} @ {r['passages']:,}", f"p50 {r['search_p50_ms']:.3f} ms, recall@10 {r['recall_at_10']:.3f}, "
+                     f"{r['bytes_per_vector']:.0f} B/vector, build {r['build_s']:.0f} s", "", "<= 5 ms, >= 0.95"))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'values':<56}  ratio   target")
+    for name, values, ratio, target in rows:
+        print(f"{name:<{width}}  {values:<56}  {str(ratio):<6}  {target}")
+    print(f"total {out['total_s']} s" + ("  (--quick: no warm-start, API or RSS runs; ANN at 20k)" if quick else ""))
+    if "--json" in sys.argv:
+        flat = {k: v for k, v in out.items() if k != "ann"}
+        for name, r in out["ann"].items():
+            key = name.replace(",", "_").lower()
+            flat.update({f"{key}_search_p50_ms": r["search_p50_ms"], f"{key}_recall_at_10": r["recall_at_10"],
+                         f"{key}_bytes_per_vector": r["bytes_per_vector"], f"{key}_build_s": r["build_s"]})
+        flat["ann"] = out["ann"]
+        print(json.dumps(flat))
+
+
+if __name__ == "__main__":
+    main()
