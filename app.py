@@ -27,7 +27,8 @@ os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # the Evaluate tab's small sets
 loader = EngineLoader(SETTINGS)
 demo = build_demo(loader, evals_dir=Path(os.environ.get("QA_EVALS_DIR", "evals")),
                   cache_dir=Path(os.environ.get("QA_EVAL_CACHE", ".cache/evals")),
-                  noop_endpoint=os.environ.get("QA_BENCH_NOOP") == "1")
+                  noop_endpoint=os.environ.get("QA_BENCH_NOOP") == "1",
+                  ask_concurrency=int(os.environ.get("QA_ASK_CONCURRENCY", "2")))
 
 
 def main() -> None:

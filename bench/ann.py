@@ -19,7 +19,7 @@ INDEX_TYPES = {
     "Flat": ("Flat", {}),
     "IVF1024,Flat": ("IVF1024,Flat", {"nprobe": 16}),
     "IVF1024,SQ8": ("IVF1024,SQ8", {"nprobe": 16}),
-    "HNSW32,Flat": ("HNSW32,Flat", {"efSearch": 128}),
+    "HNSW32,Flat": ("HNSW32,Flat", {"efSearch": 256}),
 }
 
 

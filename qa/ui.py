@@ -288,7 +288,7 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
 
 
 def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir: Path = Path(".cache/evals"),
-               noop_endpoint: bool = False):
+               noop_endpoint: bool = False, ask_concurrency: int = 2):
     """The Blocks app. Building it loads no model and reads no index; that happens on first use."""
     import gradio as gr
 
@@ -352,13 +352,14 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                 except QAError as exc:
                     raise gr.Error(str(exc), print_exception=False) from exc
 
-            gr.api(ask, api_name="ask")
-        if noop_endpoint:
-            def noop(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
-                """Does nothing: the server's own cost per call, for benchmarks."""
-                return {}
+            # The model already uses both cores for one question; more asks at once only contend.
+            gr.api(ask, api_name="ask", concurrency_limit=ask_concurrency, concurrency_id="model")
+            if noop_endpoint:
+                def noop(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
+                    """Does nothing: the server's own cost per call, for benchmarks."""
+                    return {}
 
-            gr.api(noop, api_name="noop")
+                gr.api(noop, api_name="noop")
 
             with gr.Tab("Evaluate"):
                 gr.Markdown("Score retrieval on a labelled question set from `evals/`, or load a `qa eval --out` folder.")

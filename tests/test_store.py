@@ -123,7 +123,7 @@ def test_index_type_switch_reuses_vectors_and_hnsw_answers_like_flat(tmp_path, c
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["index_factory"] == "HNSW32,Flat" and manifest["index_setting"]["ann_threshold"] == 10
     assert isinstance(faiss.downcast_index(hnsw.vectors.index), faiss.IndexHNSW)
-    assert faiss.downcast_index(hnsw.vectors.index).hnsw.efSearch == 128
+    assert faiss.downcast_index(hnsw.vectors.index).hnsw.efSearch == 256
     for q in ["Who composed the score?", "Where did the reviewer see the film?"]:
         v = embedder.encode_query(q).reshape(1, -1)
         assert flat.vectors.search(v, 3)[1].tolist() == hnsw.vectors.search(v, 3)[1].tolist()
