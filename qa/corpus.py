@@ -110,19 +110,27 @@ def _html_text(markup: str) -> tuple[dict, str]:
     return meta, "\n".join(line for line in lines if line)
 
 
+def jsonl_objects(text: str, label: str, error: type[Exception]) -> list[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; a bad line raises `error` naming label and line."""
+    rows = []
+    for n, line in enumerate(text.split("\n"), 1):  # only "\n" ends a line, as editors count them
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{label} line {n}: not valid JSON ({exc.msg}).") from exc
+        if not isinstance(obj, dict):
+            raise error(f"{label} line {n}: each line must be a JSON object.")
+        rows.append((n, obj))
+    return rows
+
+
 def _rows(text: str, suffix: str, relpath: str) -> list[tuple[str, dict]]:
     """(row id, fields) for each review row of a .jsonl or .csv file."""
     rows: list[tuple[str, dict]] = []
     if suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(f"{relpath} line {n}: not valid JSON ({exc.msg}).") from exc
-            if not isinstance(obj, dict):
-                raise CorpusError(f"{relpath} line {n}: each line must be a JSON object.")
+        for n, obj in jsonl_objects(text, relpath, CorpusError):
             if isinstance(obj.get("metadata"), dict):  # BEIR corpus.jsonl keeps fields under "metadata"
                 obj = {**obj.pop("metadata"), **obj}
             rows.append((str(obj.get("id") or obj.get("_id") or n), obj))

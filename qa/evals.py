@@ -77,22 +77,13 @@ class Dataset:
 
 
 def _jsonl(path: Path) -> list[tuple[int, dict]]:
-    rows = []
+    from .corpus import jsonl_objects
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not UTF-8 text ({exc.reason}).") from exc
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path} line {n}: not valid JSON ({exc.msg}).") from exc
-        if not isinstance(obj, dict):
-            raise DatasetError(f"{path} line {n}: expected a JSON object.")
-        rows.append((n, obj))
-    return rows
+    return jsonl_objects(text, str(path), DatasetError)
 
 
 def _strings(value, path: Path, n: int, name: str) -> tuple[str, ...]:
