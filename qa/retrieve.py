@@ -1,4 +1,7 @@
-"""Retriever: dense (FAISS inner product) and lexical (BM25) lists, fused by reciprocal rank.
+"""Retriever: dense (FAISS inner product) and lexical (BM25) lists, fused.
+
+Fusion is a convex combination of normalised scores by default (it measured better than reciprocal
+rank fusion on evals/escape-dev); RRF remains available (`fusion="rrf"`).
 
 Filters (film, outlet, review ids) restrict both lists before ranking. A per-review cap re-ranks the
 fused list so one review cannot fill the top k while other reviews have candidates. Each hit's
