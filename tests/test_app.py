@@ -127,6 +127,7 @@ url: "javascript:alert('url')"
 ---
 The score is <script>alert(1)</script> loud and the music is <img src=x onerror=alert(2)> everywhere.
 Read more [here](javascript:alert(3)) about the score and <a href="javascript:alert(4)">the music</a>.
+The score's motif is AAAA""" + "B" * 3000 + """ and it never breaks.
 """
 
 
@@ -166,6 +167,9 @@ def test_review_html_is_shown_as_text_never_run(xss_server, browser):
     assert page.locator("#qa-chat a[href^='javascript']").count() == 0
     chat = page.locator("#qa-chat").inner_text()
     assert "<script>alert(1)</script>" in chat or "<img src=x onerror=alert(2)>" in chat
+    # a 3,000-character unbroken string wraps inside its card instead of widening the page
+    assert page.evaluate("() => Array.from(document.querySelectorAll('#qa-cards .qa-text'))"
+                         ".every(t => t.scrollWidth <= t.clientWidth + 1)")
     # the film selector appears because this corpus holds two films
     assert page.locator("#qa-film").is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
