@@ -62,11 +62,10 @@ class Engine:
         best: dict[str, int] = {}
         for i in order:
             best.setdefault(self.store.passages[i].review_id, i)
-        mask = self.retriever.allowed(filters)
-        in_scope = {p.review_id for j, p in enumerate(self.store.passages) if mask is None or mask[j]}
+        in_scope = self.retriever.allowed_reviews(filters)
         missing = in_scope - best.keys()
         if missing and len(in_scope) <= PER_REVIEW_LIMIT:
-            positions = [j for j, p in enumerate(self.store.passages) if p.review_id in missing]
+            positions = [j for rid in missing for j in self.store.positions_of_review.get(rid, [])]
             for j, score in zip(positions, self.retriever.dense_scores(positions, query_vector)):
                 review_id = self.store.passages[j].review_id
                 detail[j] = {"dense": float(score), "fused": 0.0}

@@ -125,10 +125,18 @@ class Retriever:
         self.embedder = embedder
         self._review_of = [p.review_id for p in store.passages]
 
+    def allowed_reviews(self, filters: Filters) -> set[str]:
+        """Ids of the reviews the filters let through."""
+        return {rid for rid, ok in self._keep(filters).items() if ok}
+
     def allowed(self, filters: Filters) -> np.ndarray | None:
         """Boolean mask over passages, or None when nothing is filtered."""
         if not filters.active():
             return None
+        keep = self._keep(filters)
+        return np.array([keep[r] for r in self._review_of], dtype=bool)
+
+    def _keep(self, filters: Filters) -> dict[str, bool]:
         keep = {}
         for rid, review in self.store.reviews.items():
             ok = True
@@ -141,7 +149,7 @@ class Retriever:
             if filters.metadata and not _metadata_matches(review, filters.metadata):
                 ok = False
             keep[rid] = ok
-        return np.array([keep[r] for r in self._review_of], dtype=bool)
+        return keep
 
     def query(self, text: str, history_text: str | None = None, history_weight: float = 0.35) -> Query:
         """Embed the question; a follow-up's vector is blended with its history's vector."""

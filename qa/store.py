@@ -63,6 +63,14 @@ class Store:
         """Passage id -> its position (and FAISS id)."""
         return {p.id: i for i, p in enumerate(self.passages)}
 
+    @cached_property
+    def positions_of_review(self) -> dict[str, list[int]]:
+        """Review id -> the positions of its passages."""
+        out: dict[str, list[int]] = {}
+        for i, p in enumerate(self.passages):
+            out.setdefault(p.review_id, []).append(i)
+        return out
+
     def sentences_of(self, position: int) -> np.ndarray:
         return self.sentence_vectors[self.sentence_start[position] : self.sentence_start[position + 1]]
 
