@@ -109,9 +109,7 @@ def cap_per_review(ranked: list[int], review_of: list[str], cap: int | None, k: 
 
 def _metadata_matches(review, wanted: dict) -> bool:
     for key, value in wanted.items():
-        have = review.metadata.get(key, getattr(review.source, key, None) if hasattr(review.source, key) else None)
-        if key == "film":
-            have = review.film
+        have = review.film if key == "film" else review.metadata.get(key, getattr(review.source, key, None))
         if have is None or str(have).casefold() != str(value).casefold():
             return False
     return True

@@ -79,6 +79,7 @@ class EngineLoader:
 # ---------------------------------------------------------------- rendering (pure functions)
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>])")
+_MD_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-!|~>])")
 
 
 def escape_markdown(text: str) -> str:
@@ -159,8 +160,14 @@ def _text_of(message) -> str:
     return str(content or "")
 
 
+def unescape_markdown(text: str) -> str:
+    """The inverse of escape_markdown: the text the reader typed."""
+    return html.unescape(_MD_ESCAPED.sub(r"\1", text))
+
+
 def user_turns(history: list) -> list[str]:
-    return [_text_of(m) for m in history or [] if isinstance(m, dict) and m.get("role") == "user"]
+    """The reader's earlier questions as typed (the chat holds them escaped for display)."""
+    return [unescape_markdown(_text_of(m)) for m in history or [] if isinstance(m, dict) and m.get("role") == "user"]
 
 
 def _message(role: str, text: str) -> dict:

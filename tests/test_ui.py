@@ -29,6 +29,9 @@ def test_respond_answers_with_cards_and_keeps_history_per_call(engine):
     assert "Searched for: Who composed the score? What else has he worked on?" in follow[4]
     assert user_turns(follow[0]) == ["Who composed the score?", "What else has he worked on?"]
     assert len(history) == 2  # the caller's list is not changed
+    typed = "What did Lee Je-hoon (the lead) do? <b>#1</b>"
+    turn = list(respond(typed, [], None, None, 3, loader))[-1][0]
+    assert user_turns(turn) == [typed]
 
 
 def test_respond_states(engine):
