@@ -28,7 +28,7 @@ loader = EngineLoader(SETTINGS)
 demo = build_demo(loader, evals_dir=Path(os.environ.get("QA_EVALS_DIR", "evals")),
                   cache_dir=Path(os.environ.get("QA_EVAL_CACHE", ".cache/evals")),
                   noop_endpoint=os.environ.get("QA_BENCH_NOOP") == "1",
-                  ask_concurrency=int(os.environ.get("QA_ASK_CONCURRENCY", "2")))
+                  ask_concurrency=int(os.environ.get("QA_ASK_CONCURRENCY", "8")))
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Child process for bench/run.py: build an index of about N passages and print the peak RSS (MB).
+"""Child process for bench/run.py: build an index of about N passages; print passages, RSS before and
+at peak (MB), and build seconds.
 
 `stub` replaces the model call with a constant-time stand-in of the same output shapes, so a build of
 100k passages fits in the benchmark's time; it measures what the pipeline itself holds in memory (texts,
@@ -6,8 +7,9 @@ vectors, sentence vectors, BM25), which is what must stay bounded. `real` uses t
 """
 
 import sys
-import threading
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from qa.store import open_index
 class StubEmbedder:
     info = ModelInfo("stub", "stub", 384, 256)
 
-    def encode_passages(self, texts, spans, batch_size=64):
+    def encode_passages(self, texts, spans, **_):
         rng = np.random.default_rng(len(texts))
         vectors = rng.standard_normal((len(texts), 384)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -56,13 +58,15 @@ def main() -> None:
 
         sampler = threading.Thread(target=sample)
         sampler.start()
+        started = time.perf_counter()
         try:
             store, _ = open_index(Path(tmp) / "corpus", Path(tmp) / "index", embedder, progress=False)
         finally:
             done.set()
             sampler.join()
+        seconds = time.perf_counter() - started
         peak = max(peak[0], _rss_mb())
-    print(f"{len(store.passages)} {base:.1f} {peak:.1f}")
+    print(f"{len(store.passages)} {base:.1f} {peak:.1f} {seconds:.1f}")
 
 
 if __name__ == "__main__":

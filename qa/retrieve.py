@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .records import Hit
-from .store import Store
+from .store import Store, search_parameters
 
 MODES = ("dense", "bm25", "hybrid")
 MIN_HIGHLIGHT_WORDS = 5
@@ -170,7 +170,7 @@ class Retriever:
             ids = np.flatnonzero(mask).astype(np.int64)
             if len(ids) == 0:
                 return [], np.zeros(0, dtype=np.float32)
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+            params = search_parameters(self.store.vectors, faiss.IDSelectorBatch(ids))
         scores, ids = self.store.vectors.search(vector.reshape(1, -1), min(depth, n), params=params)
         keep = ids[0] >= 0
         return ids[0][keep].tolist(), scores[0][keep]

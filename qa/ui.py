@@ -295,7 +295,7 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
 
 
 def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir: Path = Path(".cache/evals"),
-               noop_endpoint: bool = False, ask_concurrency: int = 2):
+               noop_endpoint: bool = False, ask_concurrency: int = 8):
     """The Blocks app. Building it loads no model and reads no index; that happens on first use."""
     import gradio as gr
 
@@ -360,13 +360,13 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                     raise gr.Error(str(exc), print_exception=False) from exc
 
             # The model already uses both cores for one question; more asks at once only contend.
-            gr.api(ask, api_name="ask", concurrency_limit=ask_concurrency, concurrency_id="model")
+            gr.api(ask, api_name="ask", queue=False, concurrency_limit=ask_concurrency, concurrency_id="model")
             if noop_endpoint:
                 def noop(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
                     """Does nothing: the server's own cost per call, for benchmarks."""
                     return {}
 
-                gr.api(noop, api_name="noop")
+                gr.api(noop, api_name="noop", queue=False)
 
             with gr.Tab("Evaluate"):
                 gr.Markdown("Score retrieval on a labelled question set from `evals/`, or load a `qa eval --out` folder.")

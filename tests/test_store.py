@@ -118,16 +118,54 @@ def test_index_type_switch_reuses_vectors_and_hnsw_answers_like_flat(tmp_path, c
     folder = tmp_path / "index"
     flat, _ = open_index(corpus_copy, folder, embedder, progress=False)
     assert json.loads((folder / "manifest.json").read_text())["index_factory"] == "Flat"
-    hnsw, report = open_index(corpus_copy, folder, embedder, progress=False, ann_threshold=10)
+    ivf, report = open_index(corpus_copy, folder, embedder, progress=False, ann_threshold=10)
     assert report.action == "updated" and report.embedded_passages == 0 and report.reused_passages == len(flat.passages)
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["index_factory"] == "HNSW32,Flat" and manifest["index_setting"]["ann_threshold"] == 10
+    assert manifest["index_factory"] == "IVF1,Flat" and manifest["index_setting"]["ann_threshold"] == 10
+    hnsw, report = open_index(corpus_copy, folder, embedder, progress=False, index_factory="HNSW32,Flat")
+    assert report.action == "updated" and report.embedded_passages == 0
+    assert json.loads((folder / "manifest.json").read_text())["index_factory"] == "HNSW32,Flat"
     assert isinstance(faiss.downcast_index(hnsw.vectors.index), faiss.IndexHNSW)
     assert faiss.downcast_index(hnsw.vectors.index).hnsw.efSearch == 256
     for q in ["Who composed the score?", "Where did the reviewer see the film?"]:
         v = embedder.encode_query(q).reshape(1, -1)
-        assert flat.vectors.search(v, 3)[1].tolist() == hnsw.vectors.search(v, 3)[1].tolist()
+        assert flat.vectors.search(v, 3)[1].tolist() == hnsw.vectors.search(v, 3)[1].tolist() == \
+               ivf.vectors.search(v, 3)[1].tolist()
     import pytest as _pytest
-    with _pytest.raises(ValueError, match="must need no training"):
+    with _pytest.raises(ValueError, match="must keep exact vectors"):
         open_index(corpus_copy, folder, embedder, progress=False, index_factory="IVF16,PQ8")
-    assert load_store(folder).vectors.ntotal == len(flat.passages)  # the failed switch left the index whole
+    with _pytest.raises(ValueError, match="needs at least 1024 passages to train; this corpus has"):
+        open_index(corpus_copy, folder, embedder, progress=False, index_factory="IVF1024,Flat")
+    assert load_store(folder).vectors.ntotal == len(flat.passages)  # the failed switches left the index whole
+
+
+def test_ivf_index_is_trained_from_stored_vectors_and_filters_like_flat(tmp_path, corpus_copy, embedder):
+    import faiss
+
+    from qa.engine import Engine, Settings
+
+    folder = tmp_path / "index"
+    flat_engine = Engine.open(Settings(corpus_dir=corpus_copy, index_dir=folder), embedder=embedder, progress=False)
+    flat_answers = {q: flat_engine.ask(q, review_ids=("escape-2024/002_03b15f6e9896f6a9",)) for q in
+                    ["Who composed the score?", "How long is the film?"]}
+    ivf_engine = Engine.open(Settings(corpus_dir=corpus_copy, index_dir=folder, index_factory="IVF4,Flat"),
+                             embedder=embedder, progress=False)
+    assert ivf_engine.report.action == "updated" and ivf_engine.report.embedded_passages == 0
+    inner = faiss.downcast_index(ivf_engine.store.vectors.index)
+    assert isinstance(inner, faiss.IndexIVFFlat) and inner.is_trained and inner.nprobe == 4  # min(lists, max(8, ...))
+    for q, expected in flat_answers.items():  # every list probed: the same passages and scores as exact search
+        got = ivf_engine.ask(q, review_ids=("escape-2024/002_03b15f6e9896f6a9",))
+        assert got.hits
+        assert [(h.passage.id, round(h.score, 5)) for h in got.hits] == \
+               [(h.passage.id, round(h.score, 5)) for h in expected.hits]
+        assert {h.passage.review_id for h in got.hits} == {"escape-2024/002_03b15f6e9896f6a9"}
+
+
+def test_default_index_kind_by_corpus_size():
+    from qa.store import choose_factory, ivf_lists
+
+    assert choose_factory(199_999, None, 200_000) == "Flat"
+    assert choose_factory(200_000, None, 200_000) == f"IVF{ivf_lists(200_000)},Flat" == "IVF2048,Flat"
+    assert ivf_lists(1_000_000) == 4096  # 2 ** round(log2(4 * sqrt(n)))
+    assert ivf_lists(52) == 1 and ivf_lists(10**12) == 65536  # at most n / 40 lists; at most 65536
+    assert choose_factory(5, "HNSW32,Flat", 200_000) == "HNSW32,Flat"
