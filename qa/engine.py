@@ -27,7 +27,7 @@ class Settings:
     model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
-    index_factory: str | None = None  # None: Flat below ann_threshold passages, IVF<4*sqrt(n)>,Flat above
+    index_factory: str | None = None  # None: Flat below ann_threshold passages, IVF<sqrt(n)>,Flat above
     ann_threshold: int = ANN_THRESHOLD
     query_cache: int = 1024  # questions whose vectors are kept (LRU); 0 switches the cache off
 

@@ -165,7 +165,7 @@ def test_default_index_kind_by_corpus_size():
     from qa.store import choose_factory, ivf_lists
 
     assert choose_factory(199_999, None, 200_000) == "Flat"
-    assert choose_factory(200_000, None, 200_000) == f"IVF{ivf_lists(200_000)},Flat" == "IVF2048,Flat"
-    assert ivf_lists(1_000_000) == 4096  # 2 ** round(log2(4 * sqrt(n)))
+    assert choose_factory(200_000, None, 200_000) == f"IVF{ivf_lists(200_000)},Flat" == "IVF512,Flat"
+    assert ivf_lists(1_000_000) == 1024  # 2 ** round(log2(sqrt(n)))
     assert ivf_lists(52) == 1 and ivf_lists(10**12) == 65536  # at most n / 40 lists; at most 65536
     assert choose_factory(5, "HNSW32,Flat", 200_000) == "HNSW32,Flat"
