@@ -3,7 +3,8 @@
 `python app.py` (or `make run`) loads or builds the index, then serves. Environment, read only here:
 QA_CORPUS_DIR, QA_INDEX_DIR, QA_MODEL, QA_EVALS_DIR (default evals/); GRADIO_SERVER_NAME (default 127.0.0.1) and GRADIO_SERVER_PORT
 (default 7860); QA_AUTH=user:password turns on basic auth for sharing on a network; QA_QUERY_CACHE
-(questions whose vectors are cached, default 1024); QA_BENCH_NOOP=1 adds a do-nothing `noop` endpoint
+(questions whose vectors are cached, default 1024); QA_ASK_CONCURRENCY (queued `ask` calls run at once,
+default 8); QA_BENCH_NOOP=1 adds a do-nothing `noop` endpoint
 that bench/run.py uses as the server's own floor.
 """
 

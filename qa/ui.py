@@ -359,7 +359,9 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                 except QAError as exc:
                     raise gr.Error(str(exc), print_exception=False) from exc
 
-            # The model already uses both cores for one question; more asks at once only contend.
+            # queue=False: plain HTTP clients get one request per call (POST /gradio_api/run/ask) instead of
+            # the queue's join + event stream; gradio_client still comes through the queue. Questions that
+            # run at the same time share the model's forward passes (qa/batching.py).
             gr.api(ask, api_name="ask", queue=False, concurrency_limit=ask_concurrency, concurrency_id="model")
             if noop_endpoint:
                 def noop(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
