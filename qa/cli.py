@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--progress", action="store_true", help="show the embedding progress bar even when piped")
         p.add_argument("--index-factory", default=None,
                        help="FAISS index_factory string keeping exact vectors: Flat, HNSW32,Flat or IVF<lists>,Flat (default: Flat below --ann-threshold passages, IVF with sqrt(n) lists above)")
-        p.add_argument("--ann-threshold", type=int, default=200_000, help="passages at which HNSW replaces Flat")
+        p.add_argument("--ann-threshold", type=int, default=200_000, help="passages at which the IVF index replaces exact Flat search")
 
     p = sub.add_parser("index", help="build or update the index")
     common(p)

@@ -367,7 +367,7 @@ def ivf_lists(passages: int) -> int:
     n / IVF_TRAIN_PER_LIST, so k-means has enough points per list.
 
     A search scans about n / IVF_PROBE_SHARE vectors whatever the list count, so more lists buy little
-    here and cost k-means time: at 1M, 4096 lists took ~300 s to train on 2 cores, 1024 lists ~20 s,
+    here and cost k-means time: at 1M, 4096 lists took ~300 s to build on 2 cores, 1024 lists ~40 s,
     both at recall@10 1.0 (bench/ann.py)."""
     import math
 

@@ -119,6 +119,22 @@ def test_gradio_client_ask_endpoint(app_server):
     assert names == {"/ask"}
 
 
+def test_ask_answers_one_plain_http_request_as_the_readme_shows(app_server):
+    import httpx
+
+    url = app_server.url + "gradio_api/run/ask"
+    with httpx.Client(timeout=60) as http:
+        body = {"data": ["Who composed the score?", "", 3, []], "session_hash": "test-tool"}
+        first = http.post(url, json=body)
+        again = http.post(url, json=body)  # the same session is reused
+        empty = http.post(url, json={"data": ["   ", "", 3, []], "session_hash": "test-tool"})
+    assert first.status_code == again.status_code == 200
+    result = first.json()["data"][0]
+    assert result == again.json()["data"][0]
+    assert len(result["hits"]) == 3 and result["hits"][0]["review_id"] == "escape-2024/002_03b15f6e9896f6a9"
+    assert empty.status_code >= 400 and "Please type a question" in empty.text and "Traceback" not in empty.text
+
+
 XSS_REVIEW = """---
 film: Evil Film
 title: "<script>alert('title')</script>Evil review"
