@@ -1,59 +1,89 @@
-"""Hits -> Answer: a short extractive reply with numbered citations, and what each review says.
+"""Hits + scored candidate sentences -> Answer: a short extractive reply with citations, or an abstention.
 
-The reply is the highlighted (best-matching) sentence of each of the top hits, deduplicated, each
-followed by its citation [n], where n is the hit's rank. Because the retriever caps passages per review,
-the top hits come from several reviews, so a reply shows each review's view, agreeing or not.
+The decision (decide.py) scores every candidate sentence; this module turns the per-review decision into
+the reply, the coverage line and the answer spans, so the three can never disagree.
 """
 
 from __future__ import annotations
 
-from .records import Answer, Hit, Review
+from dataclasses import replace
+from typing import Callable
 
-REPLY_SENTENCES = 3
-REPLY_RELATIVE = 0.75  # a later hit joins the reply when its sentence scores this share of the best one
-# A review addresses a question when its best passage is close in meaning and shares a content word
-# with it, or is very close in meaning alone (MiniLM cosines for a good match sit around 0.25-0.6).
-MENTION_DENSE_WITH_TERMS = 0.25
-MENTION_DENSE_ALONE = 0.45
+from .decide import Candidate, best_per_review
+from .records import Answer, AnswerSpan, Hit, Review
+
+REPLY_SENTENCES = 3  # the best answer, then at most two more from other reviews
 
 
-def reply(hits: list[Hit], reviews: dict[str, Review], sentences: int = REPLY_SENTENCES) -> str:
-    """The best hit's sentence, then those of later hits whose sentences match nearly as well."""
-    parts: list[str] = []
+def abstention(in_scope: int) -> str:
+    if in_scope == 0:
+        return "No passage to quote: no review matches the chosen film, outlet or review."
+    noun = "review" if in_scope == 1 else f"{in_scope} reviews"
+    where = "the review" if in_scope == 1 else f"the {noun}"
+    return f"The reviews don't say: nothing in {where} answers this question, so the closest passages are shown below."
+
+
+def coverage_line(addressing: int, in_scope: int) -> str:
+    noun = "review" if in_scope == 1 else "reviews"
+    return f"{addressing} of {in_scope} {noun} address this question."
+
+
+def _sentence(review: Review, span: tuple[int, int]) -> str:
+    return " ".join(review.text[span[0]:span[1]].split())
+
+
+def build_answer(question: str, query_used: str, hits: list[Hit], per_review: list[Hit], reviews: dict[str, Review],
+                 in_scope: int, scored: list[Candidate], threshold: float, position_of: dict[str, int],
+                 make_hit: Callable[[int, int], Hit], notices: tuple[str, ...] = ()) -> Answer:
+    """The reply and the coverage line from one per-review decision.
+
+    A review addresses the question when its best candidate sentence reaches `threshold`; the question
+    is answered when any review does. The reply quotes the best addressing sentence first, then the best
+    sentence of each further addressing review (at most REPLY_SENTENCES), each cited by its hit's rank;
+    a cited passage outside the top hits joins them. Not answered: one plain sentence, and the hits
+    stay as the closest passages. `scored` is sorted best first (decide.score).
+    """
+    best = best_per_review(scored)
+    addressing = [c for c in best.values() if c.probability >= threshold]  # best first
+    confidence = scored[0].probability if scored else 0.0
+    best_of_hit: dict[int, Candidate] = {}
+    for c in scored:
+        best_of_hit.setdefault(c.position, c)
+
+    def annotated(hit: Hit) -> Hit:
+        c = best_of_hit.get(position_of[hit.passage.id])
+        if c is None:  # no sentence of it can answer (none holds the asked-for type)
+            return replace(hit, scores={**hit.scores, "answer": 0.0})
+        return replace(hit, highlight=c.sentence, scores={**hit.scores, "answer": c.probability})
+
+    hits = [annotated(h) for h in hits]
+    per_review = [annotated(h) for h in per_review]
+    lines: list[str] = []
+    spans: list[AnswerSpan] = []
     seen: set[str] = set()
-    floor = REPLY_RELATIVE * max((h.scores.get("sentence", 0.0) for h in hits[:1]), default=0.0)
-    for hit in hits:
-        if parts and hit.scores.get("sentence", 0.0) < floor:
-            continue
-        s, e = hit.highlight
-        sentence = " ".join(reviews[hit.passage.review_id].text[s:e].split())
-        if sentence.casefold() in seen:
-            continue
-        seen.add(sentence.casefold())
-        parts.append(f"{sentence} [{hit.rank}]")
-        if len(parts) == sentences:
+    for c in addressing:
+        if len(lines) == REPLY_SENTENCES:
             break
-    return "\n".join(parts) if parts else "No passage in the reviews matches this question."
+        text = _sentence(reviews[c.review_id], c.sentence)
+        if text.casefold() in seen:
+            continue
+        seen.add(text.casefold())
+        rank = next((h.rank for h in hits if position_of[h.passage.id] == c.position), None)
+        if rank is None:
+            rank = len(hits) + 1
+            hits.append(annotated(make_hit(c.position, rank)))
+        hits[rank - 1] = replace(hits[rank - 1], highlight=c.sentence)
+        lines.append(f"{text} [{rank}]")
+        spans.append(AnswerSpan(rank, c.sentence[0], c.sentence[1], "sentence"))
+        if c.answer_span is not None:
+            spans.append(AnswerSpan(rank, c.answer_span[0], c.answer_span[1], "answer"))
+    answered = bool(lines)
+    summary = "\n".join(lines) if answered else abstention(in_scope)
+    return Answer(question, query_used, tuple(hits), summary, coverage_line(len(addressing), in_scope),
+                  tuple(per_review), notices, answered, round(confidence, 4), tuple(spans), len(addressing), in_scope)
 
 
-def addresses(hit: Hit) -> bool:
-    dense, bm25 = hit.scores.get("dense", 0.0), hit.scores.get("bm25", 0.0)
-    return dense >= MENTION_DENSE_ALONE or (dense >= MENTION_DENSE_WITH_TERMS and bm25 > 0)
-
-
-def coverage_line(per_review: list[Hit], total_reviews: int) -> str:
-    mentioned = sum(1 for h in per_review if addresses(h))
-    noun = "review" if total_reviews == 1 else "reviews"
-    return f"{mentioned} of {total_reviews} {noun} address this question."
-
-
-def build_answer(question: str, query_used: str, hits: list[Hit], per_review: list[Hit],
-                 reviews: dict[str, Review], total_reviews: int, notices: tuple[str, ...] = ()) -> Answer:
-    return Answer(question, query_used, tuple(hits), reply(hits, reviews), coverage_line(per_review, total_reviews),
-                  tuple(per_review), notices)
-
-
-def hit_json(hit: Hit, reviews: dict[str, Review]) -> dict:
+def hit_json(hit: Hit, reviews: dict[str, Review], spans: tuple[AnswerSpan, ...] = ()) -> dict:
     p = hit.passage
     review = reviews[p.review_id]
     return {
@@ -71,6 +101,7 @@ def hit_json(hit: Hit, reviews: dict[str, Review]) -> dict:
         "start": p.start,
         "end": p.end,
         "scores": {k: round(v, 6) for k, v in hit.scores.items()},
+        "answer_span": next(([s.start, s.end] for s in spans if s.rank == hit.rank and s.kind == "answer"), None),
     }
 
 
@@ -80,7 +111,10 @@ def answer_json(answer: Answer, reviews: dict[str, Review]) -> dict:
         "question": answer.question,
         "query_used": answer.query_used,
         "answer": answer.summary,
-        "hits": [hit_json(h, reviews) for h in answer.hits],
+        "answered": answer.answered,
+        "confidence": answer.confidence,
+        "answer_spans": [{"rank": s.rank, "start": s.start, "end": s.end, "kind": s.kind} for s in answer.answer_spans],
+        "hits": [hit_json(h, reviews, answer.answer_spans) for h in answer.hits],
         "coverage": answer.coverage,
         "per_review": [hit_json(h, reviews) for h in answer.per_review],
         "notices": list(answer.notices),

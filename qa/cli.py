@@ -75,21 +75,84 @@ def _print_answer(answer, reviews, highlight: bool) -> None:
         print(f"Note: {notice}")
     print()
     print(answer.summary)
+    if answer.answered:
+        print(f"Confidence: {answer.confidence:.0%}")
     print(answer.coverage)
+    if not answer.answered and answer.hits:
+        print()
+        print("Closest passages (none of them answers the question):")
+    exact = {s.rank: (s.start, s.end) for s in answer.answer_spans if s.kind == "answer"}
     for hit in answer.hits:
         p = hit.passage
         s, e = hit.highlight[0] - p.start, hit.highlight[1] - p.start
         on, off = ("\033[1m", "\033[0m") if highlight else ("»", "«")
-        body = p.text[:s] + on + p.text[s:e] + off + p.text[e:]
+        inner = p.text[s:e]
+        if hit.rank in exact:  # the exact answer inside the quoted sentence
+            a, b = exact[hit.rank][0] - p.start - s, exact[hit.rank][1] - p.start - s
+            inner = inner[:a] + "[[" + inner[a:b] + "]]" + inner[b:]
+        body = p.text[:s] + on + inner + off + p.text[e:]
         print()
         print(f"[{hit.rank}] {_source_line(hit, reviews)}")
         print("    " + "\n    ".join(body.splitlines()))
+
+
+def _batch_request(line: str, n: int) -> dict:
+    """One --batch line as ask's arguments; ValueError with a plain sentence when it is malformed."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"line {n}: not valid JSON ({exc.msg}).") from exc
+    if not isinstance(obj, dict):
+        raise ValueError(f"line {n}: each line must be a JSON object with a 'text'.")
+    text, history, film = obj.get("text"), obj.get("history") or [], obj.get("film")
+    if not isinstance(text, str):
+        raise ValueError(f"line {n}: 'text' must be a string.")
+    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+        raise ValueError(f"line {n}: 'history' must be a list of strings.")
+    if film is not None and not isinstance(film, str):
+        raise ValueError(f"line {n}: 'film' must be a string.")
+    return {"question": text, "history": history, "film": film}
+
+
+def cmd_batch(args) -> int:
+    """One JSON object out per non-blank line in, in order; a bad line gets {"error", "line"} and the
+    rest go on. The model loads once."""
+    from .answer import answer_json
+
+    path = Path(args.batch)
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n") if args.batch != "-" else sys.stdin.read().split("\n")
+    except FileNotFoundError as exc:
+        raise QAError(f"The batch file {path} does not exist.") from exc
+    except UnicodeDecodeError as exc:
+        raise QAError(f"The batch file {path} is not UTF-8 text.") from exc
+    engine = _open(args)
+    failed = 0
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            request = _batch_request(line, n)
+            answer = engine.ask(request["question"], history=request["history"], film=request["film"] or args.film,
+                                outlet=args.outlet, k=args.k)
+            out = answer_json(answer, engine.store.reviews)
+        except (QAError, ValueError) as exc:
+            failed += 1
+            out = {"line": n, "error": str(exc)}
+        print(json.dumps(out, ensure_ascii=False), flush=True)
+    return 1 if failed else 0
 
 
 def cmd_ask(args) -> int:
     from .answer import answer_json
     from .chat import clean_question
 
+    if args.batch:
+        if args.question is not None:
+            raise QAError("Give either a question or --batch FILE, not both.")
+        return cmd_batch(args)
+    if args.question is None:
+        raise QAError("Give a question, or --batch FILE with one JSON question per line.")
     clean_question(args.question)  # an empty question fails before the model loads
     engine = _open(args)
     answer = engine.ask(args.question, history=args.history or (), film=args.film, outlet=args.outlet,
@@ -122,15 +185,17 @@ def cmd_eval(args) -> int:
     if args.out:
         write_outputs(result, engine, Path(args.out))
     summary = result.summary()
-    width = max(len(m) for m in result.metrics)
+    width = max(len(m) for m in [*result.metrics, *result.answers])
     print(f"{dataset.name}: {args.retriever}, k={args.k}, {summary['queries']} queries scored, "
           f"{len(summary['excluded'])} left out (no relevant passage in their pool)")
     for metric, value in result.metrics.items():
         print(f"  {metric:<{width}}  {value:.4f}")
+    for metric, value in result.answers.items():
+        print(f"  {metric:<{width}}  {value:.4f}")
     for kind, values in result.per_kind.items():
         print(f"  [{kind}] " + ", ".join(f"{m} {v}" for m, v in values.items()))
     if args.out:
-        print(f"Wrote metrics.json, per_query.csv, run.trec, report.md and recall_at_k.png to {args.out}")
+        print(f"Wrote metrics.json, per_query.csv, answers.csv, run.trec, report.md, recall_at_k.png and reliability.png to {args.out}")
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     return 0
@@ -168,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="ask a question")
     common(p)
-    p.add_argument("question")
+    p.add_argument("question", nargs="?")
+    p.add_argument("--batch", metavar="FILE", help="JSONL questions {\"text\", \"history\"?, \"film\"?} ('-': stdin); "
+                   "prints one --json object per line, in order")
     p.add_argument("--k", type=int, default=5, help="passages to return (default 5)")
     p.add_argument("--film", help="only reviews of this film")
     p.add_argument("--outlet", help="only reviews from this outlet")

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .answer import build_answer
+from .answer_types import TYPE_HINTS, question_type
 from .chat import Folded, clean_question, fold
+from .decide import AnswerModel, Candidate, candidates, content_words, load_model, score
 from .embed import Embedder
 from .errors import CorpusError
 from .passages import ChunkerSettings
@@ -18,6 +20,8 @@ from .retrieve import Filters, Query, Retriever, RetrievalSettings
 from .store import ANN_THRESHOLD, BuildReport, Store, open_index
 
 PER_REVIEW_LIMIT = 20  # "what each review says" lists at most this many reviews
+CANDIDATE_DEPTH = 20  # fused passages whose sentences the answer decision weighs (besides the hits shown)
+TYPED_DEPTH = 10  # and BM25 passages for the question plus the words of its answer type
 
 
 @dataclass(frozen=True)
@@ -32,48 +36,68 @@ class Settings:
     query_cache: int = 1024  # questions whose vectors are kept (LRU); 0 switches the cache off
 
 
+@dataclass(frozen=True)
+class Prepared:
+    text: str  # the cleaned question
+    notices: tuple[str, ...]
+    folded: Folded
+    query: Query
+    detail: dict
+    hits: list[Hit]
+    per_review: list[Hit]
+    in_scope: int
+    candidates: list[Candidate]
+
+
 class Engine:
     """Holds the loaded store, model and retriever; `ask` keeps no per-user state."""
 
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings, report: BuildReport):
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings, report: BuildReport,
+                 answer_model: AnswerModel | None = None):
         self.store = store
         self.embedder = embedder
         self.settings = settings
         self.report = report
         self.retriever = Retriever(store, embedder)
+        self.answer_model = answer_model or load_model()
+        self._terms: dict[int, tuple[set[str], list[set[str]]]] = {}  # passage -> its and its sentences' terms
 
     @classmethod
     def open(cls, settings: Settings = Settings(), rebuild: bool = False, progress: bool = True,
-             embedder: Embedder | None = None) -> "Engine":
+             embedder: Embedder | None = None, answer_model: AnswerModel | None = None) -> "Engine":
         if not Path(settings.corpus_dir).is_dir():  # fail before the slow model load
             raise CorpusError(f"The corpus folder {settings.corpus_dir} does not exist; create it and add review files.")
+        answer_model = answer_model or load_model()  # a missing or mismatched model file fails before the slow load too
         embedder = embedder or Embedder(settings.model, query_cache_size=settings.query_cache)
         store, report = open_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunker,
                                    rebuild=rebuild, progress=progress, index_factory=settings.index_factory,
                                    ann_threshold=settings.ann_threshold)
-        return cls(store, embedder, settings, report)
+        return cls(store, embedder, settings, report, answer_model)
 
     def films(self) -> list[str]:
         return self.store.films()
 
-    def _per_review(self, order: list[int], detail: dict, query_vector, filters: Filters) -> list[Hit]:
-        """The best passage of each review in scope, in fused order; reviews that neither candidate
-        list reached are scored densely over their own passages (when there are few reviews)."""
+    def _per_review(self, order: list[int], detail: dict, query_vector, filters: Filters) -> tuple[list[Hit], int]:
+        """The best passage of each review in scope, in fused order (at most PER_REVIEW_LIMIT), and the
+        number of reviews in scope. Reviews that neither candidate list reached are scored densely over
+        their own passages (when there are few reviews). `detail` is not modified."""
         best: dict[str, int] = {}
         for i in order:
             best.setdefault(self.store.passages[i].review_id, i)
         in_scope = self.retriever.allowed_reviews(filters)
+        scores = {i: detail[i] for i in best.values()}
         missing = in_scope - best.keys()
         if missing and len(in_scope) <= PER_REVIEW_LIMIT:
             positions = [j for rid in missing for j in self.store.positions_of_review.get(rid, [])]
-            for j, score in zip(positions, self.retriever.dense_scores(positions, query_vector)):
+            for j, dense in zip(positions, self.retriever.dense_scores(positions, query_vector)):
                 review_id = self.store.passages[j].review_id
-                detail[j] = {"dense": float(score), "fused": 0.0}
                 current = best.get(review_id)
-                if current is None or detail[j]["dense"] > detail[current]["dense"]:
+                if current is None or float(dense) > scores[current]["dense"]:
                     best[review_id] = j
-        ranked = sorted(best.values(), key=lambda j: -detail[j].get("fused", 0.0))[:PER_REVIEW_LIMIT]
-        return [self.retriever.hit(j, n, detail[j], "fused", query_vector) for n, j in enumerate(ranked, 1)]
+                    scores[j] = {"dense": float(dense), "fused": 0.0}
+        ranked = sorted(best.values(), key=lambda j: -scores[j].get("fused", 0.0))[:PER_REVIEW_LIMIT]
+        hits = [self.retriever.hit(j, n, scores[j], "fused", query_vector) for n, j in enumerate(ranked, 1)]
+        return hits, len(in_scope)
 
     def retrieval_settings(self, k: int | None = None, mode: str | None = None,
                            per_review_cap: int | None | str = "default") -> RetrievalSettings:
@@ -94,16 +118,36 @@ class Engine:
         order, detail = self.retriever.ranked(query, retrieval, filters)
         return folded, query, order, detail, self.retriever.hits(order, detail, query, retrieval)
 
+    def prepare(self, question: str, history: list[str] | tuple[str, ...], retrieval: RetrievalSettings,
+                filters: Filters) -> Prepared:
+        """Every stage before the answer decision: retrieval, the per-review view and the candidate
+        sentences with their features (training reads these too, so it sees what serving sees)."""
+        text, notices = clean_question(question)
+        folded, query, order, detail, hits = self.search(text, history, retrieval, filters)
+        per_review, in_scope = self._per_review(order, detail, query.vector, filters)
+        typed: list[int] = []
+        hints = TYPE_HINTS.get(question_type(text) or "")
+        if hints:  # passages that use the words of the asked-for type ("minutes" for "how long")
+            typed = self.retriever.lexical_top(f"{content_words(query.lexical_text)} {hints}", TYPED_DEPTH, filters)
+        positions = list(dict.fromkeys([*(self.store.position[h.passage.id] for h in [*hits, *per_review]),
+                                        *order[:CANDIDATE_DEPTH], *typed]))
+        cands = candidates(text, query.lexical_text, query.vector, positions, self.store, self._terms)
+        return Prepared(text, notices, folded, query, detail, hits, per_review, in_scope, cands)
+
     def ask(self, question: str, history: list[str] | tuple[str, ...] = (), film: str | None = None,
             outlet: str | None = None, review_ids: tuple[str, ...] | None = None, k: int | None = None,
             mode: str | None = None, per_review_cap: int | None | str = "default",
             metadata: dict | None = None) -> Answer:
         """Answer one question. Raises BadQuestion for an empty one; never keeps state between calls."""
-        text, notices = clean_question(question)
         retrieval = self.retrieval_settings(k, mode, per_review_cap)
         filters = Filters(film=film or None, outlet=outlet or None, review_ids=review_ids,
                           metadata=metadata or {})
-        folded, query, order, detail, hits = self.search(text, history, retrieval, filters)
-        per_review = self._per_review(order, detail, query.vector, filters)
-        scope = {h.passage.review_id for h in per_review}
-        return build_answer(text, folded.query_used, hits, per_review, self.store.reviews, len(scope), notices)
+        p = self.prepare(question, history, retrieval, filters)
+        score_key = "dense" if retrieval.mode == "dense" else "fused"
+
+        def make_hit(position: int, rank: int) -> Hit:
+            return self.retriever.hit(position, rank, p.detail.get(position, {}), score_key, p.query.vector)
+
+        return build_answer(p.text, p.folded.query_used, p.hits, p.per_review, self.store.reviews, p.in_scope,
+                            score(p.candidates, self.answer_model), self.answer_model.threshold,
+                            self.store.position, make_hit, p.notices)

@@ -31,3 +31,7 @@ class BadQuestion(QAError):
 
 class DatasetError(QAError):
     """An eval dataset file is missing or malformed (the message names the file and line)."""
+
+
+class AnswerModelError(QAError):
+    """The fitted answer-decision model file is missing, unreadable or fitted for other features."""

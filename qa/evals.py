@@ -61,6 +61,7 @@ class EvalQuery:
     answers: tuple[str, ...] = ()
     filter: dict = field(default_factory=dict)
     kind: str = ""
+    answerable: bool = True  # False: `"answers": []` with `metadata.answerable: false`, scored for abstention
 
 
 @dataclass
@@ -115,7 +116,8 @@ def load_dataset(folder: str | Path) -> Dataset:
             raise DatasetError(f"{queries_path} line {n}: 'metadata' and 'metadata.filter' must be objects.")
         queries.append(EvalQuery(qid, text, _strings(obj.get("history"), queries_path, n, "history"),
                                  _strings(obj.get("answers"), queries_path, n, "answers"),
-                                 dict(meta.get("filter") or {}), str(meta.get("kind") or "")))
+                                 dict(meta.get("filter") or {}), str(meta.get("kind") or ""),
+                                 meta.get("answerable") is not False))
     if not queries:
         raise DatasetError(f"{queries_path} holds no query.")
 
@@ -163,7 +165,8 @@ def dataset_corpus_dir(dataset: Dataset, cache_root: Path) -> Path:
     return target
 
 
-def open_dataset_engine(dataset: Dataset, settings, cache_root: Path, embedder=None, progress: bool = True):
+def open_dataset_engine(dataset: Dataset, settings, cache_root: Path, embedder=None, progress: bool = True,
+                        answer_model=None):
     """The engine an eval runs against (the dataset's own corpus, indexed once into the cache, or the
     configured corpus) and the raw->repaired offset maps of its reviews."""
     from dataclasses import replace
@@ -174,7 +177,7 @@ def open_dataset_engine(dataset: Dataset, settings, cache_root: Path, embedder=N
     if dataset.corpus_path is not None:
         corpus_dir = dataset_corpus_dir(dataset, cache_root)
         settings = replace(settings, corpus_dir=corpus_dir, index_dir=corpus_dir.parent / "index")
-    engine = Engine.open(settings, progress=progress, embedder=embedder)
+    engine = Engine.open(settings, progress=progress, embedder=embedder, answer_model=answer_model)
     return engine, read_corpus(settings.corpus_dir).offset_maps
 
 
@@ -185,6 +188,20 @@ def doc_id_of(review_id: str, from_dataset: bool) -> str:
 
 # ---------------------------------------------------------------- judging and scoring
 
+@dataclass(frozen=True)
+class ReplyJudgement:
+    """How the reply fared: answered or not, its confidence, and which reply sentences answer."""
+
+    answered: bool
+    confidence: float
+    sentences_right: tuple[bool, ...]  # one per reply sentence, in order
+    summary: str
+
+    @property
+    def first_right(self) -> bool:
+        return bool(self.sentences_right) and self.sentences_right[0]
+
+
 @dataclass
 class QueryResult:
     query: EvalQuery
@@ -192,6 +209,7 @@ class QueryResult:
     ranked: list[int]  # passage positions, best first (top k)
     relevant: set[int]
     first_relevant: int | None  # 1-based rank, or None
+    reply: ReplyJudgement | None = None
 
     @property
     def excluded(self) -> bool:
@@ -210,6 +228,8 @@ class EvalResult:
     qrels: dict[str, dict[str, int]]
     run: dict[str, dict[str, float]]
     recall_curve: dict[int, float]
+    answers: dict[str, float] = field(default_factory=dict)
+    reliability: list[dict] = field(default_factory=list)
 
     @property
     def scored(self) -> list[QueryResult]:
@@ -218,8 +238,10 @@ class EvalResult:
     def summary(self) -> dict:
         out = {"dataset": self.dataset, "retriever": self.retriever, "k": self.k,
                "per_review_cap": self.per_review_cap, "queries": len(self.scored),
-               "excluded": [r.query.id for r in self.results if r.excluded]}
+               "excluded": [r.query.id for r in self.results if r.excluded and r.query.answerable],
+               "unanswerable": sum(not r.query.answerable for r in self.results)}
         out.update(self.metrics)
+        out.update(self.answers)
         return out
 
 
@@ -245,6 +267,90 @@ def relevant_passages(engine, query: EvalQuery, pool: list[int], offset_maps: di
                 if any(a in text for a in answers):
                     relevant.add(i)
     return relevant
+
+
+def gold_spans(query: EvalQuery, evidence: list[tuple[str, int, int]], offset_maps: dict,
+               review_ids: list[str], from_dataset: bool) -> dict[str, list[tuple[int, int]]]:
+    """The query's evidence spans per review id, in repaired-text offsets."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for review_id in review_ids:
+        doc = doc_id_of(review_id, from_dataset)
+        for d, start, end in evidence:
+            if d == doc:
+                mapping = offset_maps.get(review_id)
+                out.setdefault(review_id, []).append(mapping.span(start, end) if mapping is not None else (start, end))
+    return out
+
+
+def sentence_is_answer(text: str, span: tuple[int, int], spans: list[tuple[int, int]], answers: list[str]) -> bool:
+    """A quoted sentence answers when it overlaps an evidence span of its review, or contains one of the
+    folded `answers`; `text` is the review text, `answers` already folded (fold_text)."""
+    start, end = span
+    if any(s < end and start < e for s, e in spans):
+        return True
+    sentence = fold_text(text[start:end])
+    return any(a and a in sentence for a in answers)
+
+
+def judge_reply(engine, query: EvalQuery, answer, offset_maps: dict, from_dataset: bool,
+                evidence: list[tuple[str, int, int]]) -> ReplyJudgement:
+    """Judge each quoted sentence of the reply against the query's evidence spans and answers."""
+    sentences = [(answer.hits[s.rank - 1].passage.review_id, (s.start, s.end))
+                 for s in answer.answer_spans if s.kind == "sentence"]
+    spans = gold_spans(query, evidence, offset_maps, sorted({r for r, _ in sentences}), from_dataset)
+    answers = [fold_text(a) for a in query.answers if a.strip()]
+    right = tuple(sentence_is_answer(engine.store.reviews[r].text, span, spans.get(r, []), answers)
+                  for r, span in sentences)
+    return ReplyJudgement(answer.answered, answer.confidence, right, answer.summary)
+
+
+ANSWER_METRICS = ["answered_rate", "first_sentence_accuracy", "reply_precision", "abstention_rate", "ece"]
+RELIABILITY_BINS = 10
+
+
+def answer_metrics(results: list[QueryResult]) -> tuple[dict[str, float], list[dict]]:
+    """Reply metrics and the reliability table.
+
+    answered_rate            answered / answerable questions (those with answers or evidence)
+    first_sentence_accuracy  answered answerable questions whose first reply sentence answers / answered ones
+    reply_precision          mean over answered answerable questions of (answering reply sentences / sentences)
+    abstention_rate          not answered / questions marked unanswerable
+    ece                      sum over confidence bins of (questions in bin / answered) * |accuracy - mean confidence|,
+                             over every answered question (an answer to an unanswerable one is wrong)
+    A metric whose denominator is empty is left out. Reliability rows: bin, count, mean confidence, accuracy.
+    """
+    judged = [r for r in results if r.reply is not None]
+    answerable = [r for r in judged if r.query.answerable and not r.excluded]
+    unanswerable = [r for r in judged if not r.query.answerable]
+    answered = [r for r in answerable if r.reply.answered]
+    out: dict[str, float] = {}
+    if answerable:
+        out["answered_rate"] = round(len(answered) / len(answerable), 4)
+    if answered:
+        out["first_sentence_accuracy"] = round(sum(r.reply.first_right for r in answered) / len(answered), 4)
+        out["reply_precision"] = round(sum(sum(r.reply.sentences_right) / len(r.reply.sentences_right)
+                                           for r in answered) / len(answered), 4)
+    if unanswerable:
+        out["abstention_rate"] = round(sum(not r.reply.answered for r in unanswerable) / len(unanswerable), 4)
+    pairs = [(r.reply.confidence, r.reply.first_right and r.query.answerable)
+             for r in answerable + unanswerable if r.reply.answered]
+    table = reliability_table(pairs)
+    if pairs:
+        out["ece"] = round(sum(row["count"] / len(pairs) * abs(row["accuracy"] - row["confidence"]) for row in table), 4)
+    return out, table
+
+
+def reliability_table(pairs: list[tuple[float, bool]], bins: int = RELIABILITY_BINS) -> list[dict]:
+    """Equal-width confidence bins over [0, 1]: count, mean confidence and accuracy of each non-empty bin."""
+    rows = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(c, ok) for c, ok in pairs if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        if inside:
+            rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "count": len(inside),
+                         "confidence": round(sum(c for c, _ in inside) / len(inside), 4),
+                         "accuracy": round(sum(ok for _, ok in inside) / len(inside), 4)})
+    return rows
 
 
 def _ranx_scores(qrels: dict, run: dict, metrics: list[str]) -> dict[str, float]:
@@ -279,10 +385,13 @@ def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str = "h
         pool = list(range(len(engine.store.passages))) if mask is None else list(np.flatnonzero(mask))
         relevant = relevant_passages(engine, query, pool, offset_maps, from_dataset,
                                      dataset.evidence.get(query.id, []))
-        folded, _, _, _, hits = engine.search(query.text, query.history, retrieval, filters)
-        ranked = [engine.store.position[h.passage.id] for h in hits]
+        answer = engine.ask(query.text, query.history, k=k, mode=mode, per_review_cap=per_review_cap,
+                            metadata=query.filter)
+        ranked = [engine.store.position[h.passage.id] for h in answer.hits[:k]]  # cited extras come after k
         first = next((n for n, i in enumerate(ranked, 1) if i in relevant), None)
-        results.append(QueryResult(query, folded.query_used, ranked, relevant, first))
+        results.append(QueryResult(query, answer.query_used, ranked, relevant, first,
+                                   judge_reply(engine, query, answer, offset_maps, from_dataset,
+                                               dataset.evidence.get(query.id, []))))
         if not relevant:
             continue
         qrels[query.id] = {engine.store.passages[i].id: 1 for i in relevant}
@@ -314,7 +423,9 @@ def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str = "h
     if qrels:
         curve_scores = _ranx_scores(qrels, run, [f"recall@{n}" for n in PLOT_KS if n <= k])
         curve = {n: curve_scores[f"recall@{n}"] for n in PLOT_KS if n <= k}
-    return EvalResult(dataset.name, mode, k, retrieval.per_review_cap, metrics, per_kind, results, qrels, run, curve)
+    answers, reliability = answer_metrics(results)
+    return EvalResult(dataset.name, mode, k, retrieval.per_review_cap, metrics, per_kind, results, qrels, run, curve,
+                      answers, reliability)
 
 
 # ---------------------------------------------------------------- outputs
@@ -338,6 +449,7 @@ def write_outputs(result: EvalResult, engine, out: Path) -> None:
     summary = result.summary()
     summary["per_kind"] = result.per_kind
     summary["recall_curve"] = result.recall_curve
+    summary["reliability"] = result.reliability
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     with open(out / "per_query.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -354,8 +466,19 @@ def write_outputs(result: EvalResult, engine, out: Path) -> None:
     if result.run:
         Run(result.run, name=f"{result.dataset}-{result.retriever}").save(str(out / "run.trec"), kind="trec")
         Qrels(result.qrels).save(str(out / "qrels.trec"), kind="trec")
+    with open(out / "answers.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["query_id", "answerable", "answered", "confidence", "first_right", "reply_precision", "reply"])
+        for r in result.results:
+            if r.reply is None or (r.excluded and r.query.answerable):
+                continue
+            right = r.reply.sentences_right
+            writer.writerow([r.query.id, int(r.query.answerable), int(r.reply.answered), r.reply.confidence,
+                             int(r.reply.first_right), round(sum(right) / len(right), 4) if right else "",
+                             r.reply.summary])
     (out / "report.md").write_text(report_markdown(result, engine), encoding="utf-8")
     plot_recall(result, out / "recall_at_k.png")
+    plot_reliability(result.reliability, out / "reliability.png", f"{result.dataset}: reliability of answers")
 
 
 def plot_recall(result: EvalResult, path: Path) -> None:
@@ -378,6 +501,42 @@ def plot_recall(result: EvalResult, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_reliability(table: list[dict], path: Path, title: str) -> None:
+    """Accuracy against mean confidence per bin (dot size: questions), beside the diagonal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+    if table:
+        ax.plot([r["confidence"] for r in table], [r["accuracy"] for r in table], marker="o", label="answered questions")
+        for r in table:
+            ax.annotate(str(r["count"]), (r["confidence"], r["accuracy"]), textcoords="offset points", xytext=(4, -10),
+                        fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("confidence (mean per bin)")
+    ax.set_ylabel("share whose first reply sentence answers")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def reply_problems(result: EvalResult) -> list[QueryResult]:
+    """Wrong answers (answered, first sentence wrong) then false abstentions, then answers to
+    unanswerable questions."""
+    judged = [r for r in result.results if r.reply is not None]
+    wrong = [r for r in judged if r.query.answerable and not r.excluded and r.reply.answered and not r.reply.first_right]
+    missed = [r for r in judged if r.query.answerable and not r.excluded and not r.reply.answered]
+    false = [r for r in judged if not r.query.answerable and r.reply.answered]
+    return wrong + missed + false
+
+
 def misses_first(result: EvalResult) -> list[QueryResult]:
     """Scored queries, misses first, then by rank of the first relevant passage, worst first."""
     return sorted(result.scored, key=lambda r: (r.first_relevant is not None, -(r.first_relevant or 0)))
@@ -391,6 +550,24 @@ def report_markdown(result: EvalResult, engine) -> str:
     if result.per_kind:
         lines += ["", "| kind | queries | mrr@10 | hit@5 |", "|---|---|---|---|"]
         lines += [f"| {k} | {v['queries']} | {v['mrr@10']:.4f} | {v['hit@5']:.4f} |" for k, v in result.per_kind.items()]
+    if result.answers:
+        lines += ["", "## Replies", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {m} | {v:.4f} |" for m, v in result.answers.items()]
+        if result.reliability:
+            lines += ["", "| confidence bin | questions | mean confidence | accuracy |", "|---|---|---|---|"]
+            lines += [f"| {r['bin']} | {r['count']} | {r['confidence']:.3f} | {r['accuracy']:.3f} |" for r in result.reliability]
+        problems = reply_problems(result)
+        if problems:
+            lines += ["", "### Wrong answers, false abstentions, answers to unanswerable questions", ""]
+            for r in problems:
+                if not r.query.answerable:
+                    what = "answered an unanswerable question"
+                elif r.reply.answered:
+                    what = "wrong first sentence"
+                else:
+                    what = "false abstention"
+                reply = " / ".join(r.reply.summary.split("\n"))
+                lines.append(f"- {r.query.id}: {r.query.text} ({what}, confidence {r.reply.confidence:.2f}): {_snippet(reply, 200)}")
     lines += ["", "## Queries, misses first", ""]
     for r in misses_first(result):
         status = "MISS" if r.first_relevant is None else f"first relevant at rank {r.first_relevant}"
@@ -414,6 +591,9 @@ def compare_runs(out_a: Path, out_b: Path, metrics: list[str] | None = None) -> 
     """Paired significance (two-sided paired t-test, ranx) per metric between two eval outputs."""
     from ranx import Qrels, Run, compare
 
+    if not any((out / "run.trec").is_file() for out in (out_a, out_b)) and all(
+            (out / "answers.csv").is_file() for out in (out_a, out_b)):  # only unanswerable questions
+        return compare_replies(out_a / "answers.csv", out_b / "answers.csv", f"A:{out_a.name}", f"B:{out_b.name}")
     for out in (out_a, out_b):
         for name in ("run.trec", "qrels.trec"):
             if not (out / name).is_file():
@@ -445,4 +625,45 @@ def compare_runs(out_a: Path, out_b: Path, metrics: list[str] | None = None) -> 
     lines.insert(1, "  ".join("-" * w for w in widths))
     n = len(qrels_a.to_dict())
     lines.append(f"{n} queries; two-sided paired Student t-test per metric (ranx), significant at p < 0.05.")
+    if (out_a / "answers.csv").is_file() and (out_b / "answers.csv").is_file():
+        lines += ["", compare_replies(out_a / "answers.csv", out_b / "answers.csv", a, b)]
+    return "\n".join(lines)
+
+
+def _reply_rows(path: Path) -> dict[str, dict]:
+    with open(path, encoding="utf-8") as handle:
+        return {r["query_id"]: r for r in csv.DictReader(handle)}
+
+
+def compare_replies(path_a: Path, path_b: Path, name_a: str = "A", name_b: str = "B") -> str:
+    """Paired t-tests (scipy) on per-question reply outcomes: answered (answerable questions), first
+    sentence right (questions both runs answered), abstained (unanswerable questions)."""
+    from scipy.stats import ttest_rel
+
+    rows_a, rows_b = _reply_rows(path_a), _reply_rows(path_b)
+    common = sorted(rows_a.keys() & rows_b.keys())
+    outcomes = {
+        "answered_rate": [(q, "answered") for q in common if rows_a[q]["answerable"] == "1"],
+        "first_sentence_accuracy": [(q, "first_right") for q in common if rows_a[q]["answerable"] == "1"
+                                    and rows_a[q]["answered"] == "1" and rows_b[q]["answered"] == "1"],
+        "abstention_rate": [(q, "abstained") for q in common if rows_a[q]["answerable"] == "0"],
+    }
+    table = [("reply metric", name_a, name_b, "B-A", "p (paired t)", "questions", "")]
+    for metric, keys in outcomes.items():
+        if not keys:
+            continue
+
+        def value(row, column):
+            return 1.0 - float(row["answered"]) if column == "abstained" else float(row[column])
+
+        va = [value(rows_a[q], c) for q, c in keys]
+        vb = [value(rows_b[q], c) for q, c in keys]
+        p = float(ttest_rel(va, vb).pvalue) if va != vb else 1.0
+        p = 1.0 if p != p else p  # nan when the differences are constant
+        ma, mb = sum(va) / len(va), sum(vb) / len(vb)
+        table.append((metric, f"{ma:.4f}", f"{mb:.4f}", f"{mb - ma:+.4f}", f"{p:.4f}", str(len(keys)),
+                      "significant" if p < 0.05 else ""))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -7,6 +7,7 @@ cheaper than the embedding that the incremental update saves.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +28,23 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     import bm25s
 
     return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern, so terms match its vocabulary
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def terms(text: str, drop: frozenset[str] = frozenset()) -> list[str]:
+    """The tokens `tokenize` would give `text` (bm25s's pattern, lower case, its English stopwords,
+    Snowball stems), after also dropping the unstemmed words in `drop`."""
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in _stopwords() and w not in drop]
+    return _stemmer().stemWords(words)
 
 
 class Lexical:
@@ -58,6 +76,29 @@ class Lexical:
         if size == 0:
             return cls(bm25s.BM25(), 0)
         return cls(bm25s.BM25.load(str(folder), mmap=False), size)
+
+    def known(self, terms, prefix: int = 0) -> set[str]:
+        """The given (tokenised, stemmed) terms that occur in at least one passage; with `prefix` > 0, a
+        term of at least that many characters also counts when a passage term starts with the same
+        `prefix` characters (the stemmer leaves "composed" and "compositions" apart)."""
+        vocab = getattr(self._bm25, "vocab_dict", None) or {}
+        if not prefix:
+            return {t for t in terms if t in vocab}
+        if getattr(self, "_prefixes", None) is None or self._prefixes[0] != prefix:
+            self._prefixes = (prefix, {t[:prefix] for t in vocab if len(t) >= prefix})
+        return {t for t in terms if t in vocab or (len(t) >= prefix and t[:prefix] in self._prefixes[1])}
+
+    def idf(self, terms) -> dict[str, float]:
+        """BM25's (Lucene) inverse document frequency of each term over the passages:
+        ln(1 + (N - df + 0.5) / (df + 0.5)); a term no passage holds has df = 0, the largest idf."""
+        vocab = getattr(self._bm25, "vocab_dict", None) or {}
+        indptr = self._bm25.scores["indptr"] if self.size else None
+        out = {}
+        for t in terms:
+            j = vocab.get(t)
+            df = int(indptr[j + 1] - indptr[j]) if j is not None and indptr is not None else 0
+            out[t] = float(np.log(1 + (self.size - df + 0.5) / (df + 0.5)))
+        return out
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for `query` (zeros when no query term is in the vocabulary)."""

@@ -55,6 +55,16 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class AnswerSpan:
+    """A span of the reply in its review: a quoted sentence, or the exact answer inside one."""
+
+    rank: int  # the cited hit's rank
+    start: int
+    end: int
+    kind: str = "sentence"  # "sentence" or "answer"
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     query_used: str
@@ -63,3 +73,8 @@ class Answer:
     coverage: str
     per_review: tuple[Hit, ...] = ()
     notices: tuple[str, ...] = ()
+    answered: bool = False
+    confidence: float = 0.0  # calibrated probability that the first reply sentence answers the question
+    answer_spans: tuple[AnswerSpan, ...] = ()
+    addressing: int = 0  # reviews whose best sentence answers the question
+    in_scope: int = 0  # reviews the filters let through

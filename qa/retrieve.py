@@ -220,6 +220,10 @@ class Retriever:
             entry["bm25"] = float(bm25_scores[i])
         return order, detail
 
+    def lexical_top(self, text: str, depth: int, filters: Filters = Filters()) -> list[int]:
+        """The `depth` best BM25 passages for `text` within the filters."""
+        return self._bm25(text, depth, self.allowed(filters))[0]
+
     def dense_scores(self, positions: list[int], vector: np.ndarray) -> np.ndarray:
         """Cosine similarity of the query to the given passages' stored vectors, in one batch."""
         if not positions:

@@ -48,6 +48,8 @@ CSS = """
 .qa-weak { background: #f3f4f6; color: #4b5563; }
 .qa-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.92em; margin: 0; line-height: 1.45; }
 .qa-text mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.qa-answer { text-decoration: underline; text-decoration-thickness: 2px; }
+.qa-closest { font-weight: 600; color: var(--body-text-color-subdued); margin: 0; }
 .qa-empty { color: var(--body-text-color-subdued); font-style: italic; }
 .qa-misses { font-size: 0.85em; border-collapse: collapse; width: 100%; }
 .qa-misses td, .qa-misses th { border: 1px solid var(--border-color-primary); padding: 4px 6px; vertical-align: top;
@@ -87,15 +89,15 @@ def escape_markdown(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
-def match_label(hit: Hit) -> tuple[str, str]:
-    """(css class, words) for how well a passage matched, from its cosine similarity to the question."""
-    # MiniLM cosines: about 0.45+ for a passage on the very point, 0.25+ for a related one.
-    similarity = max(hit.scores.get("dense", 0.0), hit.scores.get("sentence", 0.0))
-    if similarity >= 0.45:
-        return "qa-strong", "strong match"
-    if similarity >= 0.25:
-        return "qa-good", "good match"
-    return "qa-weak", "weak match"
+def match_label(hit: Hit, threshold: float) -> tuple[str, str]:
+    """(css class, words) for a passage, from the calibrated probability that its best sentence
+    answers the question (decide.py): at or above the answer threshold it answers."""
+    p = hit.scores.get("answer", 0.0)
+    if p >= max(threshold, 0.7):
+        return "qa-strong", f"answers · {p:.0%}"
+    if p >= threshold:
+        return "qa-good", f"likely answers · {p:.0%}"
+    return "qa-weak", f"closest match · {p:.0%}"
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -104,11 +106,18 @@ def _safe_url(url: str | None) -> str | None:
     return None
 
 
-def card_html(hit: Hit, engine: Engine) -> str:
+def card_html(hit: Hit, engine: Engine, exact: tuple[int, int] | None = None) -> str:
+    """One passage card; `exact` (review offsets inside the highlight) marks the exact answer."""
     p = hit.passage
     review = engine.store.reviews[p.review_id]
     s, e = hit.highlight[0] - p.start, hit.highlight[1] - p.start
-    body = (html.escape(p.text[:s]) + "<mark>" + html.escape(p.text[s:e]) + "</mark>" + html.escape(p.text[e:]))
+    marked = html.escape(p.text[s:e])
+    if exact is not None and hit.highlight[0] <= exact[0] < exact[1] <= hit.highlight[1]:
+        a, b = exact[0] - hit.highlight[0], exact[1] - hit.highlight[0]
+        inner = p.text[s:e]
+        marked = (html.escape(inner[:a]) + '<strong class="qa-answer">' + html.escape(inner[a:b]) + "</strong>"
+                  + html.escape(inner[b:]))
+    body = html.escape(p.text[:s]) + "<mark>" + marked + "</mark>" + html.escape(p.text[e:])
     meta = [html.escape(review.source.outlet or "outlet unknown")]
     if review.source.author:
         meta.append("by " + html.escape(review.source.author))
@@ -119,7 +128,7 @@ def card_html(hit: Hit, engine: Engine) -> str:
     if len(engine.store.films()) > 1:
         meta.append(html.escape(review.film))
     meta.append(f"¶ {p.paragraph} · chars {p.start}–{p.end}")
-    css, words = match_label(hit)
+    css, words = match_label(hit, engine.answer_model.threshold)
     raw = " · ".join(f"{k} {v:.4f}" for k, v in hit.scores.items())
     return (
         f'<div class="qa-card" id="qa-card-{hit.rank}" data-review-id="{html.escape(p.review_id, quote=True)}" '
@@ -132,10 +141,16 @@ def card_html(hit: Hit, engine: Engine) -> str:
     )
 
 
-def cards_html(hits: tuple[Hit, ...], engine: Engine, empty: str = "No passages yet: ask a question.") -> str:
+def cards_html(hits: tuple[Hit, ...], engine: Engine, empty: str = "No passages yet: ask a question.",
+               answer: Answer | None = None) -> str:
     if not hits:
         return f'<div class="qa-cards"><p class="qa-empty">{html.escape(empty)}</p></div>'
-    return '<div class="qa-cards">' + "".join(card_html(h, engine) for h in hits) + "</div>"
+    exact = {s.rank: (s.start, s.end) for s in answer.answer_spans if s.kind == "answer"} if answer else {}
+    head = ""
+    if answer is not None and not answer.answered:
+        head = '<p class="qa-closest">Closest passages: none of them answers the question.</p>'
+    return (f'<div class="qa-cards">{head}' + "".join(card_html(h, engine, exact.get(h.rank)) for h in hits)
+            + "</div>")
 
 
 def per_review_html(answer: Answer, engine: Engine) -> str:
@@ -144,7 +159,13 @@ def per_review_html(answer: Answer, engine: Engine) -> str:
 
 
 def reply_markdown(answer: Answer) -> str:
-    lines = [escape_markdown(line) for line in answer.summary.split("\n")]
+    """An answer quotes (a blockquote per sentence, with its confidence); an abstention is one plain
+    sentence, so the two never look alike."""
+    if answer.answered:
+        lines = ["> " + escape_markdown(line) for line in answer.summary.split("\n")]
+        lines.append(f"*Confidence: {answer.confidence:.0%}*")
+    else:
+        lines = [escape_markdown(answer.summary)]
     extra = []
     if answer.query_used != answer.question:
         extra.append(f"*Searched for: {escape_markdown(answer.query_used)}*")
@@ -207,7 +228,7 @@ def respond(message: str, history: list, film: str | None, review_title: str | N
         yield shown + [_message("assistant", text)], "", cards_html((), None), "", ""
         return
     searched = f"Searched for: {escape_markdown(answer.query_used)}"
-    yield (shown + [_message("assistant", reply_markdown(answer))], "", cards_html(answer.hits, engine),
+    yield (shown + [_message("assistant", reply_markdown(answer))], "", cards_html(answer.hits, engine, answer=answer),
            per_review_html(answer, engine), searched)
 
 
@@ -258,13 +279,13 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
         if out_folder and out_folder.strip():
             out = Path(out_folder.strip())
             if not (out / "metrics.json").is_file():
-                return [], None, "", f"{out} holds no metrics.json; give a folder written by qa eval --out."
+                return [], None, "", f"{out} holds no metrics.json; give a folder written by qa eval --out.", None
             status = f"Loaded {out}."
         else:
             if not dataset_name:
-                return [], None, "", "Choose a dataset."
+                return [], None, "", "Choose a dataset.", None
             if dataset_name not in eval_datasets(evals_dir):
-                return [], None, "", f"There is no dataset named {dataset_name} under {evals_dir}."
+                return [], None, "", f"There is no dataset named {dataset_name} under {evals_dir}.", None
             dataset = load_dataset(evals_dir / dataset_name)
             engine = loader.get()
             if dataset.corpus_path is not None:
@@ -279,16 +300,18 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
             write_outputs(result, engine, out)
             status = f"Evaluated {dataset_name} with {retriever}: {len(result.scored)} queries scored."
         metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-        skip = {"dataset", "retriever", "k", "per_review_cap", "queries", "excluded", "per_kind", "recall_curve"}
+        skip = {"dataset", "retriever", "k", "per_review_cap", "queries", "excluded", "per_kind", "recall_curve",
+                "reliability", "unanswerable"}
         rows = [[name, value] for name, value in metrics.items() if name not in skip]
         rows.insert(0, ["queries scored", metrics.get("queries")])
         with open(out / "per_query.csv", encoding="utf-8") as handle:
             per_query = list(csv.DictReader(handle))
         per_query.sort(key=lambda r: (r["first_relevant_rank"] != "", -int(r["first_relevant_rank"] or 0)))
-        plot = out / "recall_at_k.png"
-        return rows, str(plot) if plot.is_file() else None, misses_html(per_query), status
+        plot, reliability = out / "recall_at_k.png", out / "reliability.png"
+        return (rows, str(plot) if plot.is_file() else None, misses_html(per_query), status,
+                str(reliability) if reliability.is_file() else None)
     except QAError as exc:
-        return [], None, "", str(exc)
+        return [], None, "", str(exc), None
 
 
 # ---------------------------------------------------------------- layout
@@ -386,13 +409,17 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                     metrics_table = gr.Dataframe(headers=["metric", "value"], datatype=["str", "number"],
                                                  label="Metrics", interactive=False, elem_id="qa-eval-metrics")
                     plot = gr.Image(label="Recall@k", type="filepath", interactive=False, elem_id="qa-eval-plot")
+                    reliability_plot = gr.Image(label="Reliability of answers", type="filepath", interactive=False,
+                                                elem_id="qa-eval-reliability")
                 gr.Markdown("**Queries, misses first**")
                 misses = gr.HTML(elem_id="qa-eval-misses")
 
                 def evaluate(name, mode, folder):
-                    rows, image, table, status = run_evaluation(name, mode, folder, loader, evals_dir, cache_dir)
-                    return rows, image, table, escape_markdown(status)
+                    rows, image, table, status, reliability = run_evaluation(name, mode, folder, loader, evals_dir,
+                                                                              cache_dir)
+                    return rows, image, table, escape_markdown(status), reliability
 
-                run_btn.click(evaluate, [dataset, retriever, out_folder], [metrics_table, plot, misses, eval_status],
+                run_btn.click(evaluate, [dataset, retriever, out_folder],
+                              [metrics_table, plot, misses, eval_status, reliability_plot],
                               api_visibility="private")
     return demo

@@ -1,5 +1,6 @@
 """The real app: `python app.py` on 127.0.0.1, driven through gradio_client and real Chromium."""
 
+import re
 from urllib.parse import urlparse
 
 import pytest
@@ -52,11 +53,35 @@ def test_browser_answers_cite_the_right_review_and_stay_local(app_server, browse
         assert words in card.locator("mark").inner_text() or words in card.inner_text()
         assert "¶" in card.inner_text() and "chars" in card.inner_text()
         last_reply = page.locator("#qa-chat .bot").last.inner_text()
-        assert "[1]" in last_reply
+        cited = re.findall(r"\[(\d+)\]", last_reply)  # an answer cites cards; an abstention cites none
+        assert all(page.locator(f"#qa-card-{n}").count() == 1 for n in cited)
+        assert bool(cited) != last_reply.startswith("The reviews don't say")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
     hosts = {urlparse(u).hostname for u in seen if urlparse(u).scheme in ("http", "https", "ws", "wss")}
     assert hosts <= {"127.0.0.1"}, hosts
+    context.close()
+
+
+def test_browser_abstention_looks_unlike_an_answer(app_server, browser):
+    context, page = _page(browser)
+    page.goto(app_server.url)
+    page.wait_for_selector("#qa-question textarea")
+    _ask(page, "Who composed the score?", 1)
+    answer_reply = page.locator("#qa-chat .bot").last
+    assert answer_reply.locator("blockquote").count() >= 1  # an answer quotes
+    assert page.locator("#qa-card-1 .qa-answer").inner_text() == "Dalpalan"  # the exact answer, marked
+    _ask(page, "What is the capital of France?", 2)
+    page.wait_for_function("() => document.querySelector('#qa-cards .qa-closest') !== null", timeout=60_000)
+    reply = page.locator("#qa-chat .bot").last
+    assert reply.inner_text().startswith("The reviews don't say")
+    assert reply.locator("blockquote").count() == 0  # an abstention does not
+    assert "0 of 3 reviews address this question" in reply.inner_text()
+    assert "none of them answers" in page.locator("#qa-cards").inner_text()
+    assert page.locator("#qa-cards .qa-card").count() >= 1  # the closest passages stay
+    assert "closest match" in page.locator("#qa-card-1 .qa-match").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "abstention.png"), full_page=True)
     context.close()
 
 
@@ -107,10 +132,14 @@ def test_gradio_client_ask_endpoint(app_server):
 
     client = Client(app_server.url, verbose=False)
     result = client.predict("Who composed the score?", "", 3, [], api_name="/ask")
-    assert result["question"] == "Who composed the score?" and len(result["hits"]) == 3
+    assert result["question"] == "Who composed the score?" and len(result["hits"]) >= 3
     top = result["hits"][0]
     assert top["review_id"] == "escape-2024/002_03b15f6e9896f6a9" and "Dalpalan" in top["text"]
     assert {"rank", "score", "text", "highlight", "review_id", "title", "outlet", "paragraph", "start", "end"} <= set(top)
+    assert result["answered"] is True and 0 < result["confidence"] <= 1
+    assert any(s["kind"] == "answer" for s in result["answer_spans"])
+    none = client.predict("What is the capital of France?", "", 3, [], api_name="/ask")
+    assert none["answered"] is False and none["answer_spans"] == [] and none["hits"]
     follow = client.predict("What else has he worked on?", "", 3, ["Who composed the score?"], api_name="/ask")
     assert follow["query_used"] == "Who composed the score? What else has he worked on?"
     with pytest.raises(Exception, match="Please type a question"):
@@ -182,7 +211,12 @@ def test_review_html_is_shown_as_text_never_run(xss_server, browser):
     assert page.locator("#qa-cards img, #qa-cards script, #qa-chat img").count() == 0
     assert page.locator("#qa-chat a[href^='javascript']").count() == 0
     chat = page.locator("#qa-chat").inner_text()
-    assert "<script>alert(1)</script>" in chat or "<img src=x onerror=alert(2)>" in chat
+    if "The reviews don't say" not in chat:  # an answer quotes the hostile sentence, as text
+        assert "<script>alert(1)</script>" in chat or "<img src=x onerror=alert(2)>" in chat
+    _ask(page, "Is the <img src=x onerror=alert(7)> score <b>loud</b>?", 2)  # the question is echoed as text
+    chat = page.locator("#qa-chat").inner_text()
+    assert "<img src=x onerror=alert(7)>" in chat and "<b>loud</b>" in chat
+    assert page.locator("#qa-chat img, #qa-chat b").count() == 0
     # a 3,000-character unbroken string wraps inside its card instead of widening the page
     assert page.evaluate("() => Array.from(document.querySelectorAll('#qa-cards .qa-text'))"
                          ".every(t => t.scrollWidth <= t.clientWidth + 1)")
@@ -207,6 +241,8 @@ def test_browser_evaluate_tab_runs_a_dataset(app_server, browser):
     assert "mrr@10" in metrics and "review_hit@5" in metrics
     assert page.locator("#qa-eval-misses tr").count() == 61
     assert page.locator("#qa-eval-plot img").count() == 1
+    assert page.locator("#qa-eval-reliability img").count() == 1
+    assert "first_sentence_accuracy" in metrics
     context.close()
 
 

@@ -182,3 +182,50 @@ def test_a_dataset_corpus_is_embedded_once(tmp_path, embedder):
     second, _ = open_dataset_engine(dataset, Settings(), tmp_path / "cache", embedder=embedder, progress=False)
     assert first.report.action == "built" and first.report.embedded_passages > 0
     assert second.report.action == "loaded" and second.report.embedded_passages == 0
+
+
+# ---------------------------------------------------------------- reply metrics as formulas
+
+
+def test_reply_metrics_match_their_formulas():
+    from qa.evals import EvalQuery, QueryResult, ReplyJudgement, answer_metrics
+
+    def result(qid, answerable, answered, confidence, right):
+        query = EvalQuery(qid, "q?", answers=("x",) if answerable else (), answerable=answerable)
+        return QueryResult(query, "q?", [1], {1} if answerable else set(), 1 if answerable else None,
+                           ReplyJudgement(answered, confidence, tuple(right), "reply"))
+
+    results = [
+        result("a1", True, True, 0.95, [True, False]),    # first right, precision 1/2
+        result("a2", True, True, 0.55, [False, True, True]),  # first wrong, precision 2/3
+        result("a3", True, False, 0.20, []),               # false abstention
+        result("u1", False, False, 0.10, []),              # right abstention
+        result("u2", False, True, 0.62, [False]),          # answered an unanswerable question
+    ]
+    metrics, table = answer_metrics(results)
+    assert metrics["answered_rate"] == pytest.approx(round(2 / 3, 4))
+    assert metrics["first_sentence_accuracy"] == pytest.approx(1 / 2)
+    assert metrics["reply_precision"] == pytest.approx(round((1 / 2 + 2 / 3) / 2, 4))
+    assert metrics["abstention_rate"] == pytest.approx(1 / 2)
+    # answered: a1 (0.95, right), a2 (0.55, wrong), u2 (0.62, wrong); bins 0.9-1.0, 0.5-0.6, 0.6-0.7
+    assert [(r["bin"], r["count"], r["accuracy"]) for r in table] == [("0.5-0.6", 1, 0.0), ("0.6-0.7", 1, 0.0),
+                                                                       ("0.9-1.0", 1, 1.0)]
+    ece = (abs(0.0 - 0.55) + abs(0.0 - 0.62) + abs(1.0 - 0.95)) / 3
+    assert metrics["ece"] == pytest.approx(round(ece, 4))
+
+
+def test_eval_scores_replies_and_abstentions_and_compare_tests_them(engine, tmp_path):
+    from qa.corpus import read_corpus
+    from qa.evals import compare_runs, write_outputs
+
+    maps = read_corpus(engine.settings.corpus_dir).offset_maps
+    dataset = load_dataset(ROOT / "evals" / "escape-unanswerable")
+    assert len(dataset.queries) >= 30 and not any(q.answerable for q in dataset.queries)
+    result = evaluate_dataset(engine, dataset, maps, progress=False)
+    assert 0.0 <= result.answers["abstention_rate"] <= 1.0 and "answered_rate" not in result.answers
+    write_outputs(result, engine, tmp_path / "a")
+    write_outputs(result, engine, tmp_path / "b")
+    assert (tmp_path / "a" / "reliability.png").stat().st_size > 0
+    assert "abstention_rate" in json.loads((tmp_path / "a" / "metrics.json").read_text())
+    table = compare_runs(tmp_path / "a", tmp_path / "b")
+    assert "abstention_rate" in table and "1.0000" in table  # identical runs: p = 1

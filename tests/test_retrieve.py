@@ -118,12 +118,12 @@ def test_highlights_lie_inside_their_passage_and_cover_whole_sentences(engine):
 def test_per_review_cap_spreads_the_top_k(engine):
     answer = engine.ask("How was the acting?", k=5)
     counts = {}
-    for h in answer.hits:
+    for h in answer.hits[:5]:  # a cited passage from further down may follow the top k
         counts[h.passage.review_id] = counts.get(h.passage.review_id, 0) + 1
     assert max(counts.values()) <= 2 and len(counts) == 3
     uncapped = engine.ask("How was the acting?", k=5, per_review_cap=None)
     order, detail = engine.retriever.ranked(engine.retriever.query("How was the acting?"), RetrievalSettings(k=5))
-    assert [h.passage for h in uncapped.hits] == [engine.store.passages[i] for i in order[:5]]
+    assert [h.passage for h in uncapped.hits[:5]] == [engine.store.passages[i] for i in order[:5]]
 
 
 def test_follow_up_is_searched_with_its_history(engine):
