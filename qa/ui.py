@@ -24,7 +24,7 @@ EXAMPLE_POOL = [  # shown when the corpus mentions the word, so examples fit the
     ("How is the cinematography?", "cinematography"),
     ("Did critics like the pacing?", "pacing"),
     ("Who plays the villain?", "villain"),
-    ("How long is the film?", "minutes"),
+    ("What is the running time?", "running time"),
     ("What are the film's weaknesses?", "clichés"),
     ("What is the Rotten Tomatoes score?", "rotten"),
     ("Who directed the film?", "directed"),
