@@ -1,7 +1,7 @@
 """Gradio app for film-review Q&A. Importing this file is cheap: `demo` is built, nothing is loaded.
 
 `python app.py` (or `make run`) loads or builds the index, then serves. Environment, read only here:
-QA_CORPUS_DIR, QA_INDEX_DIR, QA_MODEL, QA_EVALS_DIR (default evals/); GRADIO_SERVER_NAME (default 127.0.0.1) and GRADIO_SERVER_PORT
+QA_CORPUS_DIR, QA_INDEX_DIR, QA_MODEL, QA_PRECISION (auto, fp32 or bf16; default auto), QA_EVALS_DIR (default evals/); GRADIO_SERVER_NAME (default 127.0.0.1) and GRADIO_SERVER_PORT
 (default 7860); QA_AUTH=user:password turns on basic auth for sharing on a network; QA_QUERY_CACHE
 (questions whose vectors are cached, default 1024); QA_ASK_CONCURRENCY (queued `ask` calls run at once,
 default 8); QA_BENCH_NOOP=1 adds a do-nothing `noop` endpoint
@@ -23,6 +23,7 @@ SETTINGS = Settings(
     index_dir=Path(os.environ.get("QA_INDEX_DIR", "index")),
     model=os.environ.get("QA_MODEL") or None,
     query_cache=int(os.environ.get("QA_QUERY_CACHE", "1024")),
+    precision=os.environ.get("QA_PRECISION") or "auto",
 )
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # the Evaluate tab's small sets: skip ranx's 15 s compile
 loader = EngineLoader(SETTINGS)
@@ -41,9 +42,10 @@ def main() -> None:
           flush=True)
     try:
         engine = loader.get()
-    except QAError as exc:
+    except (QAError, ValueError) as exc:  # ValueError: a bad setting such as QA_PRECISION
         sys.exit(f"error: {exc}")
     print(engine.report.summary(), flush=True)
+    print(f"precision: {engine.embedder.precision} ({engine.precision_note})", flush=True)
     for warning in engine.report.warnings:
         print(f"warning: {warning}", flush=True)
     auth = os.environ.get("QA_AUTH")

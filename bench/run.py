@@ -22,6 +22,7 @@ from _common import QUESTIONS, ROOT, p50, timed
 import ann
 import ask as ask_bench
 import build as build_bench
+import precision as precision_bench
 from qa.embed import Embedder
 
 PY = sys.executable
@@ -152,6 +153,8 @@ def main() -> None:
     out: dict = {"quick": quick}
     out.update(ask_bench.measure(embedder, rounds=3 if quick else 10))
     out.update(build_bench.measure(embedder, copies=1 if quick else 6, repeats=1 if quick else 2))
+    out["precision"] = precision_bench.measure(embedder, copies=1 if quick else 6, repeats=1 if quick else 2,
+                                               rounds=3 if quick else 10)
     if not quick:  # each of these starts fresh processes that load the model (7 s each)
         with tempfile.TemporaryDirectory() as tmp:
             from qa.store import open_index
@@ -176,6 +179,12 @@ def main() -> None:
         r = out["rss_build_100k"]
         rows.append((f"peak RSS, {r['passages']:,}-passage build (stub model)",
                      f"{r['peak_rss_mb']:.0f} MB (before the build {r['rss_before_mb']:.0f} MB; {r['build_s']:.0f} s)", "", ""))
+    pr = out["precision"]
+    rows.append((f"precision: auto chose {pr['auto_precision']}", pr["auto_why"][:56], "", ""))
+    rows.append(("  build at default / at fp32", f"{pr['build_per_s_' + pr['auto_precision']]:.1f} / {pr['build_per_s_fp32']:.1f} passages/s",
+                 pr["build_default_over_fp32"], ">= 2.5 if native"))
+    rows.append(("  ask p50 at default / at fp32", f"{pr['ask_p50_ms_' + pr['auto_precision']]:.2f} / {pr['ask_p50_ms_fp32']:.2f} ms",
+                 pr["ask_default_over_fp32"], "<= 1.0"))
     for name, r in out["ann"].items():
         rows.append((f"ANN {name if r['factory'] in name else name + ': ' + r['factory']} @ {r['passages']:,}", f"p50 {r['search_p50_ms']:.3f} ms, recall@10 {r['recall_at_10']:.3f}, "
                      f"{r['bytes_per_vector']:.0f} B/vector, build {r['build_s']:.0f} s", "", "<= 5 ms, >= 0.95"))
@@ -185,7 +194,8 @@ def main() -> None:
         print(f"{name:<{width}}  {values:<56}  {str(ratio):<6}  {target}")
     print(f"total {out['total_s']} s" + ("  (--quick: no warm-start, API or RSS runs; ANN at 20k)" if quick else ""))
     if "--json" in sys.argv:
-        flat = {k: v for k, v in out.items() if k != "ann"}
+        flat = {k: v for k, v in out.items() if k not in ("ann", "precision")}
+        flat.update({f"precision_{k}": v for k, v in out["precision"].items()})
         for name, r in out["ann"].items():
             key = re.sub(r"\W+", "_", name).strip("_").lower()
             flat.update({f"{key}_search_p50_ms": r["search_p50_ms"], f"{key}_recall_at_10": r["recall_at_10"],

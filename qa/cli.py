@@ -31,6 +31,7 @@ def _settings(args):
         chunker=ChunkerSettings(words=args.chunk_words, overlap=args.chunk_overlap),
         index_factory=args.index_factory,
         ann_threshold=args.ann_threshold,
+        precision=args.precision,
         retrieval=RetrievalSettings(mode=getattr(args, "retriever", "hybrid"), k=getattr(args, "k", 5),
                                     per_review_cap=None if getattr(args, "no_cap", False) else
                                     getattr(args, "per_review_cap", 2)),
@@ -42,6 +43,8 @@ def _open(args, rebuild: bool = False):
 
     engine = Engine.open(_settings(args), rebuild=rebuild, progress=sys.stderr.isatty() or args.progress)
     report = engine.report
+    if "instead" in engine.precision_note or args.command == "index":  # a fallback, or a build: say which
+        print(f"precision: {engine.embedder.precision} ({engine.precision_note})", file=sys.stderr)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if report.action != "loaded" or args.command == "index":
@@ -225,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--index-factory", default=None,
                        help="FAISS index_factory string keeping exact vectors: Flat, HNSW32,Flat or IVF<lists>,Flat (default: Flat below --ann-threshold passages, IVF with sqrt(n) lists above)")
         p.add_argument("--ann-threshold", type=int, default=200_000, help="passages at which the IVF index replaces exact Flat search")
+        p.add_argument("--precision", default=os.environ.get("QA_PRECISION") or "auto",
+                       help="model precision: auto (bf16 where the CPU computes it natively, else fp32), fp32 or "
+                            "bf16 (runs fp32, saying so, on a CPU without native bf16); default auto or $QA_PRECISION")
 
     p = sub.add_parser("index", help="build or update the index")
     common(p)

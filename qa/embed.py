@@ -68,7 +68,7 @@ class Embedder:
     """Encodes questions and passages into L2-normalised float32 vectors."""
 
     def __init__(self, model: str | None = None, device: str = "cpu", allow_download: bool = False,
-                 query_cache_size: int = 1024):
+                 query_cache_size: int = 1024, precision: str = "fp32"):
         model_id, target = resolve_model(model)
         if isinstance(target, Path) and not target.is_dir():
             raise ModelLoadError(f"The model folder {target} does not exist.")
@@ -89,11 +89,30 @@ class Embedder:
         dim = dim or self.model.get_sentence_embedding_dimension()
         sha = _hash_model_files(target) if isinstance(target, Path) else hashlib.sha256(model_id.encode()).hexdigest()
         self.info = ModelInfo(model_id, sha, int(dim), int(self.model.max_seq_length))
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"the embedder runs at fp32 or bf16, not {precision!r} (resolve 'auto' first)")
+        self.precision = precision  # what encode and encode_passages run at; may be changed between calls
+        self._bf16 = None  # a bf16 copy of the model, made on first use
+        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._cache_size = query_cache_size
         self._lock = threading.Lock()
         # Questions asked at the same moment (several users, one server) share a forward pass.
         self._queries = Coalescer(self.encode, max_batch=32)
+
+    def _model(self):
+        """The model at the current precision. bf16 is the weights cast to bfloat16 (measured faster than
+        fp32 weights under autocast for a single question, equal for builds: docs/scaling.md); outputs
+        are turned back to float32 before pooling and normalising."""
+        if self.precision == "fp32":
+            return self.model
+        with self._lock:
+            if self._bf16 is None:
+                import copy
+
+                import torch
+
+                self._bf16 = copy.deepcopy(self.model).to(torch.bfloat16).eval()
+            return self._bf16
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Normalised vectors, shape (len(texts), dim), float32.
@@ -105,10 +124,11 @@ class Embedder:
         import torch
 
         out = np.zeros((len(texts), self.info.dim), dtype=np.float32)
+        model = self._model()
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
                 chunk = texts[start : start + batch_size]
-                pooled = self.model(self.model.preprocess(chunk))["sentence_embedding"]
+                pooled = model(model.preprocess(chunk))["sentence_embedding"]
                 out[start : start + len(chunk)] = torch.nn.functional.normalize(pooled.float(), p=2, dim=1).numpy()
         return out
 
@@ -117,15 +137,16 @@ class Embedder:
         from other threads that arrive while the model is busy are encoded in one batch with this one."""
         if self._cache_size <= 0:
             return self._queries.run(text)
+        key = (self.precision, text)
         with self._lock:  # the app serves several users from threads
-            hit = self._cache.get(text)
+            hit = self._cache.get(key)
             if hit is not None:
-                self._cache.move_to_end(text)
+                self._cache.move_to_end(key)
                 return hit
         vector = self._queries.run(text)
         vector.setflags(write=False)
         with self._lock:
-            self._cache[text] = vector
+            self._cache[key] = vector
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return vector
@@ -150,9 +171,10 @@ class Embedder:
             return np.zeros((0, dim), dtype=np.float32), []
         passage_vectors = np.zeros((len(texts), dim), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = [np.zeros((0, dim), dtype=np.float32)] * len(texts)
+        model = self._model()
         with torch.inference_mode():
             # The tokenizer also gives each token's character offsets, for the sentence vectors.
-            features = self.model.preprocess(texts, processing_kwargs={"text": {"return_offsets_mapping": True}})
+            features = model.preprocess(texts, processing_kwargs={"text": {"return_offsets_mapping": True}})
             lengths = features["attention_mask"].sum(dim=1).numpy()
             offsets = features["offset_mapping"].numpy().astype(np.int64)
             order = np.argsort(-lengths, kind="stable") if sort_by_length else np.arange(len(texts))
@@ -166,7 +188,7 @@ class Embedder:
                 index = torch.from_numpy(batch)
                 inputs = {k: features[k][index, :longest] for k in tensors}
                 inputs.update({k: v for k, v in features.items() if not isinstance(v, torch.Tensor)})
-                out = self.model(inputs)
+                out = model(inputs)
                 pooled = torch.nn.functional.normalize(out["sentence_embedding"].float(), p=2, dim=1)
                 passage_vectors[batch] = pooled.numpy()
                 tokens = out["token_embeddings"].float().numpy()

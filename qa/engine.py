@@ -15,6 +15,7 @@ from .decide import AnswerModel, Candidate, candidates, content_words, load_mode
 from .embed import Embedder
 from .errors import CorpusError
 from .passages import ChunkerSettings
+from .precision import resolve as resolve_precision
 from .records import Answer, Hit
 from .retrieve import Filters, Query, Retriever, RetrievalSettings
 from .store import ANN_THRESHOLD, BuildReport, Store, open_index
@@ -34,6 +35,7 @@ class Settings:
     index_factory: str | None = None  # None: Flat below ann_threshold passages, IVF<sqrt(n)>,Flat above
     ann_threshold: int = ANN_THRESHOLD
     query_cache: int = 1024  # questions whose vectors are kept (LRU); 0 switches the cache off
+    precision: str = "auto"  # auto (bf16 where the CPU computes it natively, else fp32), fp32 or bf16
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Engine:
         self.report = report
         self.retriever = Retriever(store, embedder)
         self.answer_model = answer_model or load_model()
+        self.precision_note = ""
         self._terms: dict[int, tuple[set[str], list[set[str]]]] = {}  # passage -> its and its sentences' terms
 
     @classmethod
@@ -68,11 +71,21 @@ class Engine:
         if not Path(settings.corpus_dir).is_dir():  # fail before the slow model load
             raise CorpusError(f"The corpus folder {settings.corpus_dir} does not exist; create it and add review files.")
         answer_model = answer_model or load_model()  # a missing or mismatched model file fails before the slow load too
-        embedder = embedder or Embedder(settings.model, query_cache_size=settings.query_cache)
+        precision, why = resolve_precision(settings.precision)
+        if embedder is None:
+            embedder = Embedder(settings.model, query_cache_size=settings.query_cache, precision=precision)
+        elif settings.precision != "auto":  # a shared embedder keeps its own precision unless one is named
+            embedder.precision = precision
         store, report = open_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunker,
                                    rebuild=rebuild, progress=progress, index_factory=settings.index_factory,
                                    ann_threshold=settings.ann_threshold)
-        return cls(store, embedder, settings, report, answer_model)
+        if settings.precision == "auto":  # questions at the precision the passages were embedded at
+            built = store.manifest.get("precision", "fp32")
+            if built == "fp32" or (built == "bf16" and precision == "bf16"):
+                embedder.precision = built
+        engine = cls(store, embedder, settings, report, answer_model)
+        engine.precision_note = why
+        return engine
 
     def films(self) -> list[str]:
         return self.store.films()

@@ -507,11 +507,15 @@ def _embed_and_finish(tmp: Path, folder: Path, embedder: Embedder, chunker: Chun
     index = feeder.finish()
 
     lexical = Lexical.build([p.text for p in passages])
+    precisions = {embedder.precision} if fresh else set()
+    if reuse and old is not None:
+        precisions.update(str(old.manifest.get("precision", "fp32")).split("+"))
     new_manifest = {
         "format_version": FORMAT_VERSION,
         "model": {"id": embedder.info.id, "sha256": embedder.info.sha256, "dim": dim, "normalized": True,
                   "max_tokens": embedder.info.max_tokens},
         "chunker": chunker.as_dict(),
+        "precision": "+".join(sorted(precisions or {embedder.precision})),  # of the stored vectors
         "index_factory": factory,
         "index_setting": index_setting,
         "metric": "inner_product",
