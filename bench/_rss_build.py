@@ -23,6 +23,7 @@ from qa.store import open_index
 
 class StubEmbedder:
     info = ModelInfo("stub", "stub", 384, 256)
+    precision = "fp32"  # the store records it in the manifest
 
     def encode_passages(self, texts, spans, **_):
         rng = np.random.default_rng(len(texts))
