@@ -17,7 +17,6 @@ os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # as the CLI does for small eva
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_CORPUS = ROOT / "corpus"
-SEEDS = ROOT.parent / "shared" / "seeds"
 SEED_002 = SEED_CORPUS / "escape-2024" / "002_03b15f6e9896f6a9.txt"
 ARTIFACTS = ROOT / "test-artifacts"
 
