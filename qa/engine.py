@@ -17,7 +17,7 @@ from .errors import CorpusError
 from .passages import ChunkerSettings
 from .precision import resolve as resolve_precision
 from .records import Answer, Hit
-from .retrieve import Filters, Query, Retriever, RetrievalSettings
+from .retrieve import Filters, Query, Retriever, RetrievalSettings, score_key
 from .store import ANN_THRESHOLD, BuildReport, Store, open_index
 
 PER_REVIEW_LIMIT = 20  # "what each review says" lists at most this many reviews
@@ -156,10 +156,10 @@ class Engine:
         filters = Filters(film=film or None, outlet=outlet or None, review_ids=review_ids,
                           metadata=metadata or {})
         p = self.prepare(question, history, retrieval, filters)
-        score_key = "dense" if retrieval.mode == "dense" else "fused"
+        key = score_key(retrieval.mode)
 
         def make_hit(position: int, rank: int) -> Hit:
-            return self.retriever.hit(position, rank, p.detail.get(position, {}), score_key, p.query.vector)
+            return self.retriever.hit(position, rank, p.detail.get(position, {}), key, p.query.vector)
 
         return build_answer(p.text, p.folded.query_used, p.hits, p.per_review, self.store.reviews, p.in_scope,
                             score(p.candidates, self.answer_model), self.answer_model.threshold,

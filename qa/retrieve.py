@@ -18,6 +18,12 @@ from .records import Hit
 from .store import Store, search_parameters
 
 MODES = ("dense", "bm25", "hybrid")
+FUSIONS = ("convex", "rrf")
+
+
+def score_key(mode: str) -> str:
+    """The score a hit shows: a single-list mode shows that list's own score, hybrid the fused one."""
+    return {"dense": "dense", "bm25": "bm25"}.get(mode, "fused")
 MIN_HIGHLIGHT_WORDS = 5
 
 
@@ -38,6 +44,8 @@ class RetrievalSettings:
             raise ValueError(f"retriever must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.k < 1:
             raise ValueError("k must be at least 1")
+        if self.fusion not in FUSIONS:  # a typo must not silently switch the fusion
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
 
 
 @dataclass(frozen=True)
@@ -254,14 +262,14 @@ class Retriever:
         """The top k of the fused order. With diversity on, the per-review cap applies and a passage
         whose best sentence is the one already highlighted in a higher hit (neighbouring passages share
         a sentence) is left out."""
-        score_key = "dense" if settings.mode == "dense" else "fused"
+        key = score_key(settings.mode)
         if settings.per_review_cap is None:
-            return [self.hit(i, rank, detail[i], score_key, query.vector)
+            return [self.hit(i, rank, detail[i], key, query.vector)
                     for rank, i in enumerate(order[: settings.k], 1)]
         chosen: list[Hit] = []
         shown: set[tuple[str, tuple[int, int]]] = set()
         for i in cap_per_review(order, self._review_of, settings.per_review_cap, len(order)):
-            hit = self.hit(i, len(chosen) + 1, detail[i], score_key, query.vector)
+            hit = self.hit(i, len(chosen) + 1, detail[i], key, query.vector)
             key = (hit.passage.review_id, hit.highlight)
             if key in shown:
                 continue

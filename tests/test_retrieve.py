@@ -145,3 +145,12 @@ def test_film_filter(engine):
     assert engine.ask("Who composed the score?", film="Escape (2024)").hits
     answer = engine.ask("Who composed the score?", film="Some other film")
     assert answer.hits == () and "No passage" in answer.summary
+
+
+def test_unknown_fusion_is_refused_and_single_list_modes_show_their_own_score(engine):
+    with pytest.raises(ValueError, match="fusion must be one of convex, rrf, not 'convx'"):
+        RetrievalSettings(fusion="convx")
+    bm25 = engine.ask("Who composed the score?", mode="bm25").hits[0]
+    assert bm25.score == bm25.scores["bm25"] > 1.0  # a BM25 score, not 1/(60 + rank)
+    dense = engine.ask("Who composed the score?", mode="dense").hits[0]
+    assert dense.score == dense.scores["dense"]
