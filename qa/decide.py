@@ -55,6 +55,7 @@ REQUIRED_TYPES = ("duration", "score", "date")
 MODEL_VERSION = 2
 MODEL_PATH = Path(__file__).with_name("answer_model.json")
 MIN_SENTENCE_WORDS = 2
+TERM_CACHE_LIMIT = 50_000  # passages whose term sets are kept (a few KB each)
 KNOWN_PREFIX = 5  # unknown_terms: a question term is known when an index term shares its first 5 letters
 # Words that ask rather than name what is asked about; they say nothing about whether a passage answers.
 QUESTION_WORDS = frozenset("""what which who whom whose when where why how does do did is are was were can could
@@ -248,6 +249,8 @@ def passage_terms(store, position: int, cache: dict | None = None) -> tuple[set[
     text = store.reviews[passage.review_id].text
     value = (set(terms(passage.text)), [set(terms(text[s:e])) for s, e in passage.sentences])
     if cache is not None:
+        if len(cache) >= TERM_CACHE_LIMIT:  # a long-running server over a big corpus: start afresh
+            cache.clear()
         cache[position] = value
     return value
 
