@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qa.evals import plot_reliability, reliability_table  # noqa: E402
+from qa.evals import expected_calibration_error, plot_reliability, reliability_table  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     for r in table:
         print(f"| {r['bin']} | {r['count']} | {r['confidence']:.3f} | {r['accuracy']:.3f} |")
-    ece = sum(r["count"] / len(pairs) * abs(r["accuracy"] - r["confidence"]) for r in table) if pairs else 0.0
+    ece = expected_calibration_error(table)
     print(f"{len(pairs)} answered questions from {len(args.folders)} sets; ECE {ece:.4f}")
     plot_reliability(table, Path(args.out), f"Reliability over {len(args.folders)} eval sets ({len(pairs)} answers)")
     return 0

@@ -14,7 +14,7 @@ Never read here:          SubjQA dev splits and evals/escape, evals/escape-unans
                           sets), and SubjQA movies dev/test (held out by the project).
 
 Each candidate sentence is labelled right when it overlaps an annotator's span or contains a gold answer
-(qa.evals.sentence_is_answer, the same rule `qa eval` scores replies with). LightGBM (200 trees of 4
+(qa.evals.span_answers, the same rule `qa eval` scores replies with). LightGBM (200 trees of 4
 leaves, binary log loss, monotone in the features whose direction is known; `--scorer linear` for a logistic regression) fits candidates and is rewritten as
 plain arrays (qa.decide.Trees, checked against LightGBM's own scores); a Platt fit of each (question,
 review)'s best candidate against its label makes the best candidate's probability calibrated; the threshold maximises the weighted balanced accuracy
@@ -43,7 +43,7 @@ from qa.decide import FEATURES, MODEL_PATH, AnswerModel, Linear, Trees  # noqa: 
 from qa.embed import Embedder, configure_offline  # noqa: E402
 from qa.engine import Settings  # noqa: E402
 from qa.evals import (fold_text, gold_spans, load_dataset, open_dataset_engine,  # noqa: E402
-                      sentence_is_answer)
+                      span_answers)
 from qa.retrieve import Filters  # noqa: E402
 
 FIT = ["electronics-train", "grocery-train", "restaurants-train", "tripadvisor-train"]
@@ -100,7 +100,7 @@ def collect(folder: Path, embedder: Embedder, k: int = 5, cache: Path = CACHE) -
         answers = [fold_text(a) for a in q.answers if a.strip()]
         for c in cands:
             x.append(c.features)
-            y.append(q.answerable and sentence_is_answer(engine.store.reviews[c.review_id].text, c.sentence,
+            y.append(q.answerable and span_answers(engine.store.reviews[c.review_id].text, c.sentence,
                                                          spans.get(c.review_id, []), answers))
             question.append(n)
             review.append(reviews.index(c.review_id))
@@ -136,11 +136,6 @@ def rates(data: Collected, scores: np.ndarray, threshold: float) -> tuple[float,
     a = float(answered[data.answerable].mean()) if data.answerable.any() else 1.0
     u = float(1 - answered[~data.answerable].mean()) if (~data.answerable).any() else 1.0
     return (a + u) / 2, a, u
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
 
 
 def fit_weights(sets: dict[str, Collected], shares: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

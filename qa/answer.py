@@ -71,8 +71,7 @@ def build_answer(question: str, query_used: str, hits: list[Hit], per_review: li
         rank = next((h.rank for h in hits if position_of[h.passage.id] == c.position), None)
         if rank is None:
             rank = len(hits) + 1
-            hits.append(annotated(make_hit(c.position, rank)))
-        hits[rank - 1] = replace(hits[rank - 1], highlight=c.sentence)
+            hits.append(annotated(make_hit(c.position, rank)))  # annotated: highlights c, its passage's best
         lines.append(f"{text} [{rank}]")
         spans.append(AnswerSpan(rank, c.sentence[0], c.sentence[1], "sentence"))
         if c.answer_span is not None:
@@ -83,7 +82,7 @@ def build_answer(question: str, query_used: str, hits: list[Hit], per_review: li
                   tuple(per_review), notices, answered, round(confidence, 4), tuple(spans), len(addressing), in_scope)
 
 
-def hit_json(hit: Hit, reviews: dict[str, Review], spans: tuple[AnswerSpan, ...] = ()) -> dict:
+def hit_json(hit: Hit, reviews: dict[str, Review], exact: tuple[int, int] | None = None) -> dict:
     p = hit.passage
     review = reviews[p.review_id]
     return {
@@ -101,7 +100,7 @@ def hit_json(hit: Hit, reviews: dict[str, Review], spans: tuple[AnswerSpan, ...]
         "start": p.start,
         "end": p.end,
         "scores": {k: round(v, 6) for k, v in hit.scores.items()},
-        "answer_span": next(([s.start, s.end] for s in spans if s.rank == hit.rank and s.kind == "answer"), None),
+        "answer_span": list(exact) if exact else None,
     }
 
 
@@ -114,7 +113,7 @@ def answer_json(answer: Answer, reviews: dict[str, Review]) -> dict:
         "answered": answer.answered,
         "confidence": answer.confidence,
         "answer_spans": [{"rank": s.rank, "start": s.start, "end": s.end, "kind": s.kind} for s in answer.answer_spans],
-        "hits": [hit_json(h, reviews, answer.answer_spans) for h in answer.hits],
+        "hits": [hit_json(h, reviews, answer.exact_answers.get(h.rank)) for h in answer.hits],
         "coverage": answer.coverage,
         "per_review": [hit_json(h, reviews) for h in answer.per_review],
         "notices": list(answer.notices),

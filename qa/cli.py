@@ -84,7 +84,7 @@ def _print_answer(answer, reviews, highlight: bool) -> None:
     if not answer.answered and answer.hits:
         print()
         print("Closest passages (none of them answers the question):")
-    exact = {s.rank: (s.start, s.end) for s in answer.answer_spans if s.kind == "answer"}
+    exact = answer.exact_answers
     for hit in answer.hits:
         p = hit.passage
         s, e = hit.highlight[0] - p.start, hit.highlight[1] - p.start

@@ -248,48 +248,38 @@ class EvalResult:
 def relevant_passages(engine, query: EvalQuery, pool: list[int], offset_maps: dict, from_dataset: bool,
                       evidence: list[tuple[str, int, int]]) -> set[int]:
     answers = [fold_text(a) for a in query.answers if a.strip()]
-    spans: dict[str, list[tuple[int, int]]] = {}
-    for doc, start, end in evidence:
-        spans.setdefault(doc, []).append((start, end))
-    relevant = set()
-    for i in pool:
-        passage = engine.store.passages[i]
-        doc = doc_id_of(passage.review_id, from_dataset)
-        for start, end in spans.get(doc, ()):
-            mapping = offset_maps.get(passage.review_id)
-            s, e = mapping.span(start, end) if mapping is not None else (start, end)
-            if s < passage.end and passage.start < e:
-                relevant.add(i)
-                break
-        else:
-            if answers:
-                text = fold_text(passage.text)
-                if any(a in text for a in answers):
-                    relevant.add(i)
-    return relevant
+    passages = engine.store.passages
+    spans = gold_spans(query, evidence, offset_maps, sorted({passages[i].review_id for i in pool}), from_dataset)
+    return {i for i in pool if span_answers(engine.store.reviews[passages[i].review_id].text,
+                                            (passages[i].start, passages[i].end),
+                                            spans.get(passages[i].review_id, []), answers)}
 
 
 def gold_spans(query: EvalQuery, evidence: list[tuple[str, int, int]], offset_maps: dict,
                review_ids: list[str], from_dataset: bool) -> dict[str, list[tuple[int, int]]]:
     """The query's evidence spans per review id, in repaired-text offsets."""
+    by_doc: dict[str, list[tuple[int, int]]] = {}
+    for doc, start, end in evidence:
+        by_doc.setdefault(doc, []).append((start, end))
     out: dict[str, list[tuple[int, int]]] = {}
     for review_id in review_ids:
-        doc = doc_id_of(review_id, from_dataset)
-        for d, start, end in evidence:
-            if d == doc:
-                mapping = offset_maps.get(review_id)
-                out.setdefault(review_id, []).append(mapping.span(start, end) if mapping is not None else (start, end))
+        mapping = offset_maps.get(review_id)
+        for start, end in by_doc.get(doc_id_of(review_id, from_dataset), ()):
+            out.setdefault(review_id, []).append(mapping.span(start, end) if mapping is not None else (start, end))
     return out
 
 
-def sentence_is_answer(text: str, span: tuple[int, int], spans: list[tuple[int, int]], answers: list[str]) -> bool:
-    """A quoted sentence answers when it overlaps an evidence span of its review, or contains one of the
-    folded `answers`; `text` is the review text, `answers` already folded (fold_text)."""
+def span_answers(text: str, span: tuple[int, int], spans: list[tuple[int, int]], answers: list[str]) -> bool:
+    """A span of a review (a passage, or a quoted sentence) answers when it overlaps an evidence span of
+    that review, or contains one of the folded `answers`; `text` is the review text, `answers` already
+    folded (fold_text)."""
     start, end = span
     if any(s < end and start < e for s, e in spans):
         return True
-    sentence = fold_text(text[start:end])
-    return any(a and a in sentence for a in answers)
+    if not answers:
+        return False
+    folded = fold_text(text[start:end])
+    return any(a and a in folded for a in answers)
 
 
 def judge_reply(engine, query: EvalQuery, answer, offset_maps: dict, from_dataset: bool,
@@ -299,12 +289,11 @@ def judge_reply(engine, query: EvalQuery, answer, offset_maps: dict, from_datase
                  for s in answer.answer_spans if s.kind == "sentence"]
     spans = gold_spans(query, evidence, offset_maps, sorted({r for r, _ in sentences}), from_dataset)
     answers = [fold_text(a) for a in query.answers if a.strip()]
-    right = tuple(sentence_is_answer(engine.store.reviews[r].text, span, spans.get(r, []), answers)
+    right = tuple(span_answers(engine.store.reviews[r].text, span, spans.get(r, []), answers)
                   for r, span in sentences)
     return ReplyJudgement(answer.answered, answer.confidence, right, answer.summary)
 
 
-ANSWER_METRICS = ["answered_rate", "first_sentence_accuracy", "reply_precision", "abstention_rate", "ece"]
 RELIABILITY_BINS = 10
 
 
@@ -336,8 +325,14 @@ def answer_metrics(results: list[QueryResult]) -> tuple[dict[str, float], list[d
              for r in answerable + unanswerable if r.reply.answered]
     table = reliability_table(pairs)
     if pairs:
-        out["ece"] = round(sum(row["count"] / len(pairs) * abs(row["accuracy"] - row["confidence"]) for row in table), 4)
+        out["ece"] = round(expected_calibration_error(table), 4)
     return out, table
+
+
+def expected_calibration_error(table: list[dict]) -> float:
+    """sum over bins of (count / all counts) * |accuracy - mean confidence| (0 for an empty table)."""
+    total = sum(row["count"] for row in table)
+    return sum(row["count"] / total * abs(row["accuracy"] - row["confidence"]) for row in table) if total else 0.0
 
 
 def reliability_table(pairs: list[tuple[float, bool]], bins: int = RELIABILITY_BINS) -> list[dict]:
@@ -502,7 +497,7 @@ def plot_recall(result: EvalResult, path: Path) -> None:
 
 
 def plot_reliability(table: list[dict], path: Path, title: str) -> None:
-    """Accuracy against mean confidence per bin (dot size: questions), beside the diagonal."""
+    """Accuracy against mean confidence per bin (each dot labelled with its question count), beside the diagonal."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -620,9 +615,7 @@ def compare_runs(out_a: Path, out_b: Path, metrics: list[str] | None = None) -> 
         wtl = report[b]["win_tie_loss"][a][m]
         rows.append((public_name(m), f"{sa:.4f}", f"{sb:.4f}", f"{sb - sa:+.4f}", f"{p:.4f}",
                      f"{wtl['W']}/{wtl['T']}/{wtl['L']}", "significant" if p < 0.05 else ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = text_table(rows)
     n = len(qrels_a.to_dict())
     lines.append(f"{n} queries; two-sided paired Student t-test per metric (ranx), significant at p < 0.05.")
     if (out_a / "answers.csv").is_file() and (out_b / "answers.csv").is_file():
@@ -663,7 +656,12 @@ def compare_replies(path_a: Path, path_b: Path, name_a: str = "A", name_b: str =
         ma, mb = sum(va) / len(va), sum(vb) / len(vb)
         table.append((metric, f"{ma:.4f}", f"{mb:.4f}", f"{mb - ma:+.4f}", f"{p:.4f}", str(len(keys)),
                       "significant" if p < 0.05 else ""))
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
+    return "\n".join(text_table(table))
+
+
+def text_table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Left-aligned columns, the first row a header underlined with dashes."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return lines

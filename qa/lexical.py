@@ -53,6 +53,10 @@ class Lexical:
     def __init__(self, retriever, size: int):
         self._bm25 = retriever
         self.size = size
+        self._prefixes: dict[int, set[str]] = {}
+
+    def _vocab(self) -> dict:
+        return getattr(self._bm25, "vocab_dict", None) or {}  # an empty index has none
 
     @classmethod
     def build(cls, texts: list[str]) -> "Lexical":
@@ -81,17 +85,18 @@ class Lexical:
         """The given (tokenised, stemmed) terms that occur in at least one passage; with `prefix` > 0, a
         term of at least that many characters also counts when a passage term starts with the same
         `prefix` characters (the stemmer leaves "composed" and "compositions" apart)."""
-        vocab = getattr(self._bm25, "vocab_dict", None) or {}
+        vocab = self._vocab()
         if not prefix:
             return {t for t in terms if t in vocab}
-        if getattr(self, "_prefixes", None) is None or self._prefixes[0] != prefix:
-            self._prefixes = (prefix, {t[:prefix] for t in vocab if len(t) >= prefix})
-        return {t for t in terms if t in vocab or (len(t) >= prefix and t[:prefix] in self._prefixes[1])}
+        if prefix not in self._prefixes:  # built once per length: the vocabulary never changes
+            self._prefixes[prefix] = {t[:prefix] for t in vocab if len(t) >= prefix}
+        starts = self._prefixes[prefix]
+        return {t for t in terms if t in vocab or (len(t) >= prefix and t[:prefix] in starts)}
 
     def idf(self, terms) -> dict[str, float]:
         """BM25's (Lucene) inverse document frequency of each term over the passages:
         ln(1 + (N - df + 0.5) / (df + 0.5)); a term no passage holds has df = 0, the largest idf."""
-        vocab = getattr(self._bm25, "vocab_dict", None) or {}
+        vocab = self._vocab()
         indptr = self._bm25.scores["indptr"] if self.size else None
         out = {}
         for t in terms:

@@ -78,3 +78,8 @@ class Answer:
     answer_spans: tuple[AnswerSpan, ...] = ()
     addressing: int = 0  # reviews whose best sentence answers the question
     in_scope: int = 0  # reviews the filters let through
+
+    @property
+    def exact_answers(self) -> dict[int, tuple[int, int]]:
+        """Hit rank -> review offsets of the exact answer inside its quoted sentence (factoids only)."""
+        return {s.rank: (s.start, s.end) for s in self.answer_spans if s.kind == "answer"}

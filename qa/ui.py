@@ -145,7 +145,7 @@ def cards_html(hits: tuple[Hit, ...], engine: Engine, empty: str = "No passages 
                answer: Answer | None = None) -> str:
     if not hits:
         return f'<div class="qa-cards"><p class="qa-empty">{html.escape(empty)}</p></div>'
-    exact = {s.rank: (s.start, s.end) for s in answer.answer_spans if s.kind == "answer"} if answer else {}
+    exact = answer.exact_answers if answer else {}
     head = ""
     if answer is not None and not answer.answered:
         head = '<p class="qa-closest">Closest passages: none of them answers the question.</p>'
