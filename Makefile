@@ -1,16 +1,18 @@
-# `make run` and `make test` each set everything up from nothing: the venv, the pinned packages,
-# this package (for the `qa` command) and, for the browser tests, Debian's Chromium.
+# `make run` and `make test` each set everything up from nothing: the venv, the exact versions in
+# requirements.lock, this package (for the `qa` command) and, for the browser tests, Debian's Chromium.
+# requirements.txt is the human list; `make lock` re-resolves it into requirements.lock with pip-tools.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK_VENV := .cache/lock-venv
 
-.PHONY: run test index bench chromium clean
+.PHONY: run test index bench chromium clean lock
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -33,6 +35,14 @@ test: $(STAMP) chromium
 bench: $(STAMP)
 	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/build.py
+
+# Newest versions that requirements.txt allows, pinned exactly (pip-tools runs in its own venv so the
+# project venv holds only what the lock lists). Then `make test` and commit both files.
+lock:
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q pip-tools
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --strip-extras --allow-unsafe --no-emit-find-links \
+		--no-emit-index-url --output-file requirements.lock requirements.txt
 
 clean:
 	rm -rf $(VENV) index .pytest_cache

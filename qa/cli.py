@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .embed import configure_offline
 from .errors import QAError
+from .records import source_line
 
 JIT_QUERY_THRESHOLD = 5000
 
@@ -61,13 +62,7 @@ def cmd_index(args) -> int:
 
 
 def _source_line(hit, reviews) -> str:
-    p = hit.passage
-    review = reviews[p.review_id]
-    parts = [review.title, review.source.outlet or "outlet unknown"]
-    if review.source.author:
-        parts.append(review.source.author)
-    parts += [f"¶ {p.paragraph}", f"chars {p.start}–{p.end}", f"score {hit.score:.4f}"]
-    return " · ".join(parts)
+    return f"{source_line(reviews[hit.passage.review_id], hit.passage)} · score {hit.score:.4f}"
 
 
 def _print_answer(answer, reviews, highlight: bool) -> None:
@@ -175,7 +170,7 @@ def _skip_numba_compile(queries: int) -> None:
 
 
 def cmd_eval(args) -> int:
-    from .evals import evaluate_dataset, load_dataset, open_dataset_engine, write_outputs
+    from .evals import below_bars, evaluate_dataset, load_dataset, open_dataset_engine, write_outputs
 
     dataset = load_dataset(args.dataset)  # a malformed file fails before the model loads
     _skip_numba_compile(len(dataset.queries))
@@ -190,7 +185,8 @@ def cmd_eval(args) -> int:
     summary = result.summary()
     width = max(len(m) for m in [*result.metrics, *result.answers])
     print(f"{dataset.name}: {args.retriever}, k={args.k}, {summary['queries']} queries scored, "
-          f"{len(summary['excluded'])} left out (no relevant passage in their pool)")
+          f"{len(summary['excluded'])} left out (no relevant passage in their pool), "
+          f"{summary['review_queries']} scored at review level")
     for metric, value in result.metrics.items():
         print(f"  {metric:<{width}}  {value:.4f}")
     for metric, value in result.answers.items():
@@ -198,10 +194,24 @@ def cmd_eval(args) -> int:
     for kind, values in result.per_kind.items():
         print(f"  [{kind}] " + ", ".join(f"{m} {v}" for m, v in values.items()))
     if args.out:
-        print(f"Wrote metrics.json, per_query.csv, answers.csv, run.trec, report.md, recall_at_k.png and reliability.png to {args.out}")
+        print(f"Wrote metrics.json, per_query.csv, answers.csv, run.trec, review_run.trec, report.md, recall_at_k.png "
+              f"and reliability.png to {args.out}")
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
+    failed = below_bars({**result.metrics, **result.answers}, args.fail_under)
+    if failed:
+        print(f"below the bar: {'; '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _bar(text: str):
+    from .evals import parse_bar
+
+    try:
+        return parse_bar(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_compare(args) -> int:
@@ -263,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=os.environ.get("QA_EVAL_CACHE", ".cache/evals"),
                    help="where dataset corpora are indexed (reused across runs)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
+    p.add_argument("--fail-under", action="append", type=_bar, default=[], metavar="METRIC=VALUE",
+                   help="exit 1, naming each metric below its bar, when METRIC < VALUE (repeatable), "
+                        "e.g. --fail-under mrr@10=0.70 --fail-under hit@5=0.85")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("compare", help="paired significance test between two `eval --out` folders")

@@ -22,13 +22,17 @@ import re
 import shutil
 import unicodedata
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import DatasetError
+from .records import source_line
 
 METRICS = ["mrr@10", "recall@1", "recall@5", "recall@10", "hit_rate@1", "hit_rate@5", "hit_rate@10", "ndcg@10"]
-REVIEW_METRICS = ["hit_rate@5"]
+# Review-level (document) metrics, comparable with BEIR/MTEB tables: each review scored by its best
+# passage (MaxP) in a deep fused list of REVIEW_DEPTH passages per retriever list.
+REVIEW_METRICS = ["ndcg@10", "recall@100", "mrr@10", "hit_rate@5"]
+REVIEW_DEPTH = 1000
 PLOT_KS = list(range(1, 11))
 # ranx's numba kernels warn about an int cast on every first call; it is harmless and noisy.
 warnings.filterwarnings("ignore", message=".*unsafe cast from uint64 to int64.*")
@@ -230,6 +234,8 @@ class EvalResult:
     recall_curve: dict[int, float]
     answers: dict[str, float] = field(default_factory=dict)
     reliability: list[dict] = field(default_factory=list)
+    review_qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+    review_run: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def scored(self) -> list[QueryResult]:
@@ -239,7 +245,8 @@ class EvalResult:
         out = {"dataset": self.dataset, "retriever": self.retriever, "k": self.k,
                "per_review_cap": self.per_review_cap, "queries": len(self.scored),
                "excluded": [r.query.id for r in self.results if r.excluded and r.query.answerable],
-               "unanswerable": sum(not r.query.answerable for r in self.results)}
+               "unanswerable": sum(not r.query.answerable for r in self.results),
+               "review_queries": len(self.review_qrels)}
         out.update(self.metrics)
         out.update(self.answers)
         return out
@@ -349,10 +356,12 @@ def reliability_table(pairs: list[tuple[float, bool]], bins: int = RELIABILITY_B
 
 
 def _ranx_scores(qrels: dict, run: dict, metrics: list[str]) -> dict[str, float]:
+    """ranx's means over the queries in `qrels`, rounded to 4 places; none at all (not zeros) when no
+    query has a label, so a dataset labelled only at review level reports no passage-level numbers."""
     from ranx import Qrels, Run, evaluate
 
     if not qrels:
-        return {public_name(m): 0.0 for m in metrics}
+        return {}
     scores = evaluate(Qrels(qrels), Run(run), metrics, make_comparable=True)
     if isinstance(scores, float):
         scores = {metrics[0]: scores}
@@ -365,10 +374,12 @@ def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str = "h
     import numpy as np
     from tqdm import tqdm
 
+    from .chat import clean_question
     from .retrieve import Filters
 
     from_dataset = dataset.corpus_path is not None
     retrieval = engine.retrieval_settings(k=k, mode=mode, per_review_cap=per_review_cap)
+    deep = replace(retrieval, depth=max(retrieval.depth, REVIEW_DEPTH), per_review_cap=None)
     results: list[QueryResult] = []
     qrels: dict[str, dict[str, int]] = {}
     run: dict[str, dict[str, float]] = {}
@@ -387,25 +398,22 @@ def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str = "h
         results.append(QueryResult(query, answer.query_used, ranked, relevant, first,
                                    judge_reply(engine, query, answer, offset_maps, from_dataset,
                                                dataset.evidence.get(query.id, []))))
+        if dataset.qrels is not None:  # review-level labels: the dataset's own, else from the relevant passages
+            labels = {d: s for d, s in dataset.qrels.get(query.id, {}).items() if s > 0}
+        else:
+            labels = {doc_id_of(engine.store.passages[i].review_id, from_dataset): 1 for i in relevant}
+        if labels:
+            review_qrels[query.id] = labels
+            order = engine.search(clean_question(query.text)[0], query.history, deep, filters)[2]
+            review_run[query.id] = maxp([doc_id_of(engine.store.passages[i].review_id, from_dataset) for i in order])
         if not relevant:
             continue
         qrels[query.id] = {engine.store.passages[i].id: 1 for i in relevant}
         run[query.id] = {engine.store.passages[i].id: float(len(ranked) - n) for n, i in enumerate(ranked)}
         if not run[query.id]:
             run[query.id] = {"(nothing retrieved)": 0.0}
-        docs = []
-        for i in ranked:
-            doc = doc_id_of(engine.store.passages[i].review_id, from_dataset)
-            if doc not in docs:
-                docs.append(doc)
-        if dataset.qrels is not None:
-            review_qrels[query.id] = {d: s for d, s in dataset.qrels.get(query.id, {}).items() if s > 0}
-        else:
-            review_qrels[query.id] = {doc_id_of(engine.store.passages[i].review_id, from_dataset): 1 for i in relevant}
-        review_run[query.id] = {d: float(len(docs) - n) for n, d in enumerate(docs)} or {"(nothing)": 0.0}
     metrics = _ranx_scores(qrels, run, METRICS)
-    review_qrels = {q: d for q, d in review_qrels.items() if d}
-    review = _ranx_scores(review_qrels, {q: review_run[q] for q in review_qrels}, REVIEW_METRICS)
+    review = _ranx_scores(review_qrels, review_run, REVIEW_METRICS)
     metrics.update({f"review_{m}": v for m, v in review.items()})
     kinds = sorted({r.query.kind for r in results if r.query.kind})
     per_kind = {}
@@ -420,15 +428,55 @@ def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str = "h
         curve = {n: curve_scores[f"recall@{n}"] for n in PLOT_KS if n <= k}
     answers, reliability = answer_metrics(results)
     return EvalResult(dataset.name, mode, k, retrieval.per_review_cap, metrics, per_kind, results, qrels, run, curve,
-                      answers, reliability)
+                      answers, reliability, review_qrels, review_run)
+
+
+def maxp(docs_of_ranked_passages: list[str]) -> dict[str, float]:
+    """A review ranking from a passage ranking (MaxP): each review takes the rank of its best passage;
+    scores are n, n-1, ... for the n distinct reviews in order of first appearance. An empty ranking
+    gives a placeholder so ranx still counts the query (as a miss)."""
+    docs = list(dict.fromkeys(docs_of_ranked_passages))
+    return {d: float(len(docs) - n) for n, d in enumerate(docs)} or {"(nothing retrieved)": 0.0}
+
+
+# ---------------------------------------------------------------- gates
+
+ANSWER_METRICS = ("answered_rate", "first_sentence_accuracy", "reply_precision", "abstention_rate")
+GATED_METRICS = tuple([public_name(m) for m in METRICS] + [f"review_{public_name(m)}" for m in REVIEW_METRICS]
+                      + list(ANSWER_METRICS))  # higher is better for each; ece (lower is better) is not gated
+
+
+def parse_bar(text: str) -> tuple[str, float]:
+    """`metric=value` (e.g. "mrr@10=0.70") -> (metric, value); the metric must be one of GATED_METRICS."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep:
+        raise ValueError(f"expected METRIC=VALUE, such as mrr@10=0.70, not {text!r}")
+    if name not in GATED_METRICS:
+        raise ValueError(f"unknown metric {name!r}; choose from {', '.join(GATED_METRICS)}")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise ValueError(f"the bar for {name} must be a number, not {value.strip()!r}") from None
+
+
+def below_bars(values: dict[str, float], bars: list[tuple[str, float]]) -> list[str]:
+    """One phrase per bar not met: "mrr@10 0.6123 < 0.70". A value equal to its bar passes; a metric the
+    dataset could not measure (no unanswerable questions for abstention_rate, say) fails, saying so."""
+    out = []
+    for name, bar in bars:
+        if name not in values:
+            out.append(f"{name} not measured on this dataset (bar {bar:g})")
+        elif values[name] < bar:
+            out.append(f"{name} {values[name]:.4f} < {bar:g}")
+    return out
 
 
 # ---------------------------------------------------------------- outputs
 
 def _source(engine, position: int) -> str:
     p = engine.store.passages[position]
-    review = engine.store.reviews[p.review_id]
-    return f"{review.title} · {review.source.outlet or 'outlet unknown'} · ¶ {p.paragraph} · chars {p.start}–{p.end}"
+    return source_line(engine.store.reviews[p.review_id], p)
 
 
 def _snippet(text: str, width: int = 160) -> str:
@@ -437,7 +485,8 @@ def _snippet(text: str, width: int = 160) -> str:
 
 
 def write_outputs(result: EvalResult, engine, out: Path) -> None:
-    """metrics.json, per_query.csv, run.trec, qrels.trec, report.md and recall_at_k.png in `out`."""
+    """metrics.json, per_query.csv, run.trec, qrels.trec, review_run.trec, review_qrels.trec, answers.csv,
+    report.md, recall_at_k.png and reliability.png in `out`."""
     from ranx import Qrels, Run
 
     out.mkdir(parents=True, exist_ok=True)
@@ -461,6 +510,10 @@ def write_outputs(result: EvalResult, engine, out: Path) -> None:
     if result.run:
         Run(result.run, name=f"{result.dataset}-{result.retriever}").save(str(out / "run.trec"), kind="trec")
         Qrels(result.qrels).save(str(out / "qrels.trec"), kind="trec")
+    if result.review_run:
+        Run(result.review_run, name=f"{result.dataset}-{result.retriever}-maxp").save(str(out / "review_run.trec"),
+                                                                                      kind="trec")
+        Qrels(result.review_qrels).save(str(out / "review_qrels.trec"), kind="trec")
     with open(out / "answers.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["query_id", "answerable", "answered", "confidence", "first_right", "reply_precision", "reply"])

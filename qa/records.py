@@ -45,6 +45,18 @@ class Passage:
     sentences: tuple[tuple[int, int], ...] = ()
 
 
+def source_line(review: Review, passage: Passage) -> str:
+    """`title · outlet · by author · ¶ paragraph · chars start–end`, naming only what is known (a
+    review without an outlet or author shows neither, never "unknown")."""
+    parts = [review.title]
+    if review.source.outlet:
+        parts.append(review.source.outlet)
+    if review.source.author:
+        parts.append(f"by {review.source.author}")
+    parts += [f"¶ {passage.paragraph}", f"chars {passage.start}–{passage.end}"]
+    return " · ".join(parts)
+
+
 @dataclass(frozen=True)
 class Hit:
     passage: Passage

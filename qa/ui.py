@@ -17,7 +17,7 @@ from .answer import answer_json
 from .chat import clean_question
 from .engine import Engine, Settings
 from .errors import BadQuestion, QAError
-from .records import Answer, Hit
+from .records import Answer, Hit, source_line
 
 EXAMPLE_POOL = [  # shown when the corpus mentions the word, so examples fit the reviews loaded
     ("Who composed the score?", "score"),
@@ -118,7 +118,7 @@ def card_html(hit: Hit, engine: Engine, exact: tuple[int, int] | None = None) ->
         marked = (html.escape(inner[:a]) + '<strong class="qa-answer">' + html.escape(inner[a:b]) + "</strong>"
                   + html.escape(inner[b:]))
     body = html.escape(p.text[:s]) + "<mark>" + marked + "</mark>" + html.escape(p.text[e:])
-    meta = [html.escape(review.source.outlet or "outlet unknown")]
+    meta = [html.escape(review.source.outlet)] if review.source.outlet else []  # only what is known
     if review.source.author:
         meta.append("by " + html.escape(review.source.author))
     url = _safe_url(review.source.url)
@@ -198,19 +198,55 @@ def _message(role: str, text: str) -> dict:
 # ---------------------------------------------------------------- the chat turn
 
 
+def turn_markdown(question: str, reply: str, answer: Answer | None = None, reviews: dict | None = None) -> str:
+    """One turn of the downloadable conversation: the question and the reply escaped exactly as the chat
+    shows them, then each cited passage (or, for an abstention, each closest passage) with its source line."""
+    lines = [f"**Question:** {escape_markdown(' '.join(question.split()))}", "", reply]
+    if answer is not None and answer.hits and reviews is not None:
+        if answer.answered:
+            cited = sorted({s.rank for s in answer.answer_spans if s.kind == "sentence"})
+            hits, head = [answer.hits[r - 1] for r in cited], "Cited passages:"
+        else:
+            hits, head = list(answer.hits), "Closest passages: none of them answers the question."
+        lines += ["", f"*{escape_markdown(head)}*"]
+        for hit in hits:
+            source = source_line(reviews[hit.passage.review_id], hit.passage)
+            lines += ["", f"\\[{hit.rank}\\] {escape_markdown(source)}", "",
+                      "> " + escape_markdown(" ".join(hit.passage.text.split()))]
+    return "\n".join(lines)
+
+
+def conversation_markdown(turns: list[str]) -> str:
+    """The whole conversation as one Markdown document, turns in order."""
+    return "# Film review Q&A: conversation\n\n" + "\n\n---\n\n".join(turns) + "\n"
+
+
+def write_conversation(turns: list[str], folder: Path) -> Path:
+    """Write the conversation to folder/<content hash>/conversation.md (a path per content, so readers in
+    other sessions never overwrite each other's file) and return the path."""
+    import hashlib
+
+    text = conversation_markdown(turns)
+    target = folder / hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] / "conversation.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
 def respond(message: str, history: list, film: str | None, review_title: str | None, k: int,
-            loader: EngineLoader) -> Iterator[tuple[list, str, str, str, str]]:
-    """One chat turn. Yields (history, cleared textbox, cards html, per-review html, searched-for)."""
+            loader: EngineLoader) -> Iterator[tuple[list, str, str, str, str, str | None]]:
+    """One chat turn. Yields (history, cleared textbox, cards html, per-review html, searched-for, turn
+    Markdown for the downloadable conversation, or None while the turn is not finished)."""
     history = list(history or [])
     try:
         clean_question(message)
     except BadQuestion as exc:
-        yield history + [_message("assistant", str(exc))], "", cards_html((), None), "", ""
+        yield history + [_message("assistant", str(exc))], "", cards_html((), None), "", "", None
         return
     shown = history + [_message("user", escape_markdown(" ".join(str(message).split())))]
     if not loader.ready:
         yield (shown + [_message("assistant", "Loading the model and building the index; one moment…")],
-               "", cards_html((), None, "Building the index…"), "", "")
+               "", cards_html((), None, "Building the index…"), "", "", None)
     try:
         engine = loader.get()
         ids, outlet = None, None
@@ -221,15 +257,17 @@ def respond(message: str, history: list, film: str | None, review_title: str | N
         answer = engine.ask(message, history=user_turns(history), film=None if film in (None, "", ALL_FILMS) else film,
                             outlet=outlet, review_ids=ids, k=int(k))
     except QAError as exc:
-        yield shown + [_message("assistant", escape_markdown(str(exc)))], "", cards_html((), None), "", ""
+        text = escape_markdown(str(exc))
+        yield shown + [_message("assistant", text)], "", cards_html((), None), "", "", turn_markdown(message, text)
         return
     except Exception as exc:  # never a traceback in the chat
         text = f"Something went wrong ({exc.__class__.__name__}); please try again."
-        yield shown + [_message("assistant", text)], "", cards_html((), None), "", ""
+        yield shown + [_message("assistant", text)], "", cards_html((), None), "", "", turn_markdown(message, text)
         return
     searched = f"Searched for: {escape_markdown(answer.query_used)}"
-    yield (shown + [_message("assistant", reply_markdown(answer))], "", cards_html(answer.hits, engine, answer=answer),
-           per_review_html(answer, engine), searched)
+    reply = reply_markdown(answer)
+    yield (shown + [_message("assistant", reply)], "", cards_html(answer.hits, engine, answer=answer),
+           per_review_html(answer, engine), searched, turn_markdown(message, reply, answer, engine.store.reviews))
 
 
 def examples_for(engine: Engine) -> list[str]:
@@ -301,7 +339,7 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
             status = f"Evaluated {dataset_name} with {retriever}: {len(result.scored)} queries scored."
         metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
         skip = {"dataset", "retriever", "k", "per_review_cap", "queries", "excluded", "per_kind", "recall_curve",
-                "reliability", "unanswerable"}
+                "reliability", "unanswerable", "review_queries"}
         rows = [[name, value] for name, value in metrics.items() if name not in skip]
         rows.insert(0, ["queries scored", metrics.get("queries")])
         with open(out / "per_query.csv", encoding="utf-8") as handle:
@@ -320,9 +358,15 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
 def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir: Path = Path(".cache/evals"),
                noop_endpoint: bool = False, ask_concurrency: int = 8):
     """The Blocks app. Building it loads no model and reads no index; that happens on first use."""
+    import tempfile
+
     import gradio as gr
 
+    # Conversation files for download; removed with the process (Gradio serves copies from its own cache).
+    downloads_dir = tempfile.TemporaryDirectory(prefix="qa-conversations-")
+    downloads = Path(downloads_dir.name)
     with gr.Blocks(title="Film review Q&A") as demo:
+        demo.downloads_dir = downloads_dir  # kept alive as long as the app
         gr.Markdown("## Ask the reviews\nEvery answer quotes the reviews and shows where each passage comes from.")
         with gr.Tabs():
             with gr.Tab("Ask"), gr.Row(equal_height=False):
@@ -341,25 +385,34 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                                            elem_id="qa-film")
                         review = gr.Dropdown(label="Review or outlet", choices=[ALL_REVIEWS], value=ALL_REVIEWS, elem_id="qa-review")
                         k = gr.Slider(1, 10, value=5, step=1, label="Passages (top k)", elem_id="qa-k")
-                    clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
+                    with gr.Row():
+                        clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
+                        download = gr.DownloadButton("Download conversation", value=None, interactive=False,
+                                                     size="sm", elem_id="qa-download")
+                    turns = gr.State([])  # this session's turns as Markdown, for the download
                 with gr.Column(scale=4):
                     searched = gr.Markdown(elem_id="qa-searched")
                     cards = gr.HTML(cards_html((), None), elem_id="qa-cards")
                     with gr.Accordion("What each review says", open=False, elem_id="qa-per-review"):
                         per_review = gr.HTML()
 
-            def turn(message, history, film_value, review_value, k_value):
-                yield from respond(message, history, film_value, review_value, k_value, loader)
+            def turn(message, history, film_value, review_value, k_value, done):
+                for *shown, block in respond(message, history, film_value, review_value, k_value, loader):
+                    if block is None:
+                        yield *shown, done, gr.update()
+                    else:
+                        done = [*done, block]
+                        yield *shown, done, gr.update(value=str(write_conversation(done, downloads)), interactive=True)
 
-            inputs = [box, chatbot, film, review, k]
-            outputs = [chatbot, box, cards, per_review, searched]
+            inputs = [box, chatbot, film, review, k, turns]
+            outputs = [chatbot, box, cards, per_review, searched, turns, download]
             box.submit(turn, inputs, outputs, api_visibility="private")
             ask_btn.click(turn, inputs, outputs, api_visibility="private")
             for btn in example_btns:
                 btn.click(lambda q: q, btn, box, api_visibility="private").then(
                     turn, inputs, outputs, api_visibility="private")
-            clear.click(lambda: ([], cards_html((), None), "", ""), None, [chatbot, cards, per_review, searched],
-                        api_visibility="private")
+            clear.click(lambda: ([], cards_html((), None), "", "", [], gr.update(value=None, interactive=False)), None,
+                        [chatbot, cards, per_review, searched, turns, download], api_visibility="private")
 
             def on_load():
                 engine = loader.get()
@@ -374,24 +427,6 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                 return updates
 
             demo.load(on_load, None, [film, review, *example_btns], api_visibility="private")
-
-            def ask(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
-                """Answer a question: the same fields as `qa ask --json`."""
-                try:
-                    return api_ask(question, loader, film, k, history)
-                except QAError as exc:
-                    raise gr.Error(str(exc), print_exception=False) from exc
-
-            # queue=False: plain HTTP clients get one request per call (POST /gradio_api/run/ask) instead of
-            # the queue's join + event stream; gradio_client still comes through the queue. Questions that
-            # run at the same time share the model's forward passes (qa/batching.py).
-            gr.api(ask, api_name="ask", queue=False, concurrency_limit=ask_concurrency, concurrency_id="model")
-            if noop_endpoint:
-                def noop(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
-                    """Does nothing: the server's own cost per call, for benchmarks."""
-                    return {}
-
-                gr.api(noop, api_name="noop", queue=False)
 
             with gr.Tab("Evaluate"):
                 gr.Markdown("Score retrieval on a labelled question set from `evals/`, or load a `qa eval --out` folder.")
@@ -422,4 +457,23 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                 run_btn.click(evaluate, [dataset, retriever, out_folder],
                               [metrics_table, plot, misses, eval_status, reliability_plot],
                               api_visibility="private")
+
+        # Endpoints live outside gr.Tabs: a gr.Api inside it is taken for a tab (a duplicate tab button).
+        def ask(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
+            """Answer a question: the same fields as `qa ask --json`."""
+            try:
+                return api_ask(question, loader, film, k, history)
+            except QAError as exc:
+                raise gr.Error(str(exc), print_exception=False) from exc
+
+        # queue=False: plain HTTP clients get one request per call (POST /gradio_api/run/ask) instead of
+        # the queue's join + event stream; gradio_client still comes through the queue. Questions that
+        # run at the same time share the model's forward passes (qa/batching.py).
+        gr.api(ask, api_name="ask", queue=False, concurrency_limit=ask_concurrency, concurrency_id="model")
+        if noop_endpoint:
+            def noop(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
+                """Does nothing: the server's own cost per call, for benchmarks."""
+                return {}
+
+            gr.api(noop, api_name="noop", queue=False)
     return demo

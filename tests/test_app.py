@@ -261,3 +261,57 @@ def test_eval_tab_shows_hostile_text_inertly(xss_server, browser):
     page.wait_for_timeout(500)
     assert dialogs == []
     context.close()
+
+
+def test_start_up_prints_no_warning(app_server):
+    import warnings
+
+    from qa.ui import EngineLoader, build_demo
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning raised while the Blocks are built fails here
+        build_demo(EngineLoader(None, opener=lambda _: None))
+    printed = [line for line in app_server.log().splitlines() if re.search(r"warn", line, re.I)]
+    assert printed == [], printed
+
+
+def test_browser_tab_strip_shows_each_tab_once(app_server, browser):
+    context, page = _page(browser)
+    page.goto(app_server.url)
+    page.wait_for_selector("#qa-question textarea")
+
+    def visible_tabs():
+        return [t.inner_text().strip() for t in page.get_by_role("tab").all() if t.is_visible()]
+
+    assert visible_tabs() == ["Ask", "Evaluate"]
+    for name in ("Evaluate", "Ask", "Evaluate"):
+        page.get_by_role("tab", name=name).first.click()
+        page.wait_for_timeout(300)
+        assert visible_tabs() == ["Ask", "Evaluate"], name
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"tabs-{name.lower()}.png"))
+    context.close()
+
+
+def test_browser_download_conversation(app_server, browser):
+    context, page = _page(browser)
+    page.goto(app_server.url)
+    page.wait_for_selector("#qa-question textarea")
+    assert page.locator("#qa-download").is_disabled()  # nothing to take yet
+    _ask(page, "Who composed the score?", 1)
+    _ask(page, "What is the Rotten Tomatoes score?", 2)
+    page.wait_for_function("() => !document.querySelector('#qa-download').disabled", timeout=30_000)
+    page.wait_for_timeout(500)
+    with page.expect_download(timeout=30_000) as info:
+        page.locator("#qa-download").click()
+    download = info.value
+    assert download.suggested_filename == "conversation.md"
+    ARTIFACTS.mkdir(exist_ok=True)
+    saved = ARTIFACTS / "conversation.md"
+    download.save_as(str(saved))
+    text = saved.read_text(encoding="utf-8")
+    assert text.count("**Question:**") == 2
+    assert text.index("Who composed the score?") < text.index("What is the Rotten Tomatoes score?")
+    assert "Dalpalan" in text and "71% critics, 87% audience" in text.replace("\\", "")
+    assert re.search(r"\\\[1\\\] .* · ¶ \d+ · chars \d+–\d+", text)  # a cited passage with its source line
+    context.close()

@@ -39,7 +39,8 @@ def test_ask_plain_output_has_source_lines_and_index_is_built_when_missing(tmp_p
     assert out.returncode == 0, out.stderr
     assert "Index built (no index yet): embedded 52 passages from 3 reviews" in out.stderr
     assert "repaired escape-2024/002_03b15f6e9896f6a9: 4 β→’, 6 β→—, 8 emoji junk" in out.stderr
-    assert "[1] “Escape” (2024): A Gripping Tale of Freedom, Brotherhood, and Survival · outlet unknown · ¶ " in out.stdout
+    assert "[1] “Escape” (2024): A Gripping Tale of Freedom, Brotherhood, and Survival · ¶ " in out.stdout
+    assert "outlet unknown" not in out.stdout
     assert "»The haunting score by [[Dalpalan]]" in out.stdout  # the quoted sentence, its exact answer marked
     again = _qa("index", "--index", str(folder))
     assert again.returncode == 0 and "up to date; nothing embedded" in again.stderr
@@ -58,3 +59,9 @@ def test_errors_are_one_sentence_without_traceback(tmp_path):
         assert out.returncode == 2, (args, out.stderr)
         assert message in out.stderr and "Traceback" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_a_bad_bar_is_refused_before_anything_loads():
+    out = _qa("eval", "evals/escape", "--fail-under", "mrr=0.7", timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "argument --fail-under: unknown metric 'mrr'; choose from mrr@10, " in out.stderr.splitlines()[-1]

@@ -49,6 +49,49 @@ def test_ranx_agrees_with_trec_eval_on_a_real_run(engine):
     assert len(result.scored) >= 40
 
 
+def test_maxp_ranks_each_review_by_its_best_passage():
+    from qa.evals import maxp
+
+    assert maxp(["a", "b", "a", "c", "b"]) == {"a": 3.0, "b": 2.0, "c": 1.0}
+    assert maxp([]) == {"(nothing retrieved)": 0.0}
+
+
+def test_review_metrics_agree_with_trec_eval_on_a_beir_fixture(tmp_path, embedder):
+    import pytrec_eval
+
+    engine, result = _run(tmp_path, embedder, ROOT / "tests" / "fixtures" / "beir-mini", k=10)
+    assert set(result.review_qrels) == set(result.review_run) and len(result.review_qrels) == 6
+    assert result.review_qrels["q1"] == {"d1": 1, "d2": 2}  # graded labels kept for nDCG
+    for run in result.review_run.values():  # MaxP: every review at most once, 8 reviews in all
+        assert len(run) <= 8 and len(set(run.values())) == len(run)
+    per_query = pytrec_eval.RelevanceEvaluator(result.review_qrels, {"ndcg_cut.10", "recall.100", "recip_rank"}
+                                               ).evaluate(result.review_run)
+
+    def mean(measure):
+        return sum(v[measure] for v in per_query.values()) / len(per_query)
+
+    # 8 reviews: every relevant one ranks within 10, so trec_eval's uncut recip_rank equals MRR@10
+    assert result.metrics["review_ndcg@10"] == pytest.approx(mean("ndcg_cut_10"), abs=1e-4)
+    assert result.metrics["review_recall@100"] == pytest.approx(mean("recall_100"), abs=1e-4)
+    assert result.metrics["review_mrr@10"] == pytest.approx(mean("recip_rank"), abs=1e-4)
+    assert result.metrics["review_recall@100"] == 1.0  # the deep list reaches every review
+
+
+def test_bars_parse_and_fail_below():
+    from qa.evals import below_bars, parse_bar
+
+    assert parse_bar("mrr@10=0.70") == ("mrr@10", 0.70)
+    assert parse_bar(" review_ndcg@10 =0.5") == ("review_ndcg@10", 0.5)
+    for bad, needle in [("mrr@10", "METRIC=VALUE"), ("mrr=0.7", "unknown metric 'mrr'"), ("ece=0.1", "unknown"),
+                        ("hit@5=high", "must be a number")]:
+        with pytest.raises(ValueError, match=needle):
+            parse_bar(bad)
+    values = {"mrr@10": 0.6, "hit@5": 0.85}
+    assert below_bars(values, [("mrr@10", 0.7), ("hit@5", 0.85)]) == ["mrr@10 0.6000 < 0.7"]  # equal passes
+    assert below_bars(values, [("abstention_rate", 0.9)]) == ["abstention_rate not measured on this dataset (bar 0.9)"]
+    assert below_bars(values, []) == []
+
+
 def test_fold_text():
     assert fold_text("  Lee Jong\u2011pil’s  “SCORE” —\tgreat ") == "lee jong-pil's \"score\" - great"
     assert fold_text("ﬁlm １２") == "film 12"
@@ -154,12 +197,22 @@ def test_cli_eval_outputs_and_compare(tmp_path, seed_index):
     corpus, index = seed_index
     env_args = ["--corpus", str(corpus), "--index", str(index)]
     outs = {}
+    bars = {"dense": ["--fail-under", "mrr@10=1.01", "--fail-under", "hit@5=0", "--fail-under", "abstention_rate=0.5"],
+            "hybrid": ["--fail-under", "mrr@10=0.5", "--fail-under", "hit@5=0.7"]}
     for mode in ("dense", "hybrid"):
         out = tmp_path / mode
         proc = subprocess.run([sys.executable, "-m", "qa", "eval", str(ROOT / "evals" / "escape"), "--retriever", mode,
-                               "--out", str(out), "--json", *env_args], capture_output=True, text=True, cwd=ROOT, timeout=300)
-        assert proc.returncode == 0, proc.stderr
+                               "--out", str(out), "--json", *bars[mode], *env_args], capture_output=True, text=True,
+                              cwd=ROOT, timeout=300)
         metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+        if mode == "dense":  # bars not met: exit 1, one line naming each metric below its bar
+            assert proc.returncode == 1, proc.stderr
+            assert proc.stderr.strip().splitlines()[-1] == (
+                f"below the bar: mrr@10 {metrics['mrr@10']:.4f} < 1.01; "
+                "abstention_rate not measured on this dataset (bar 0.5)")
+        else:
+            assert proc.returncode == 0, proc.stderr
+            assert "below the bar" not in proc.stderr
         assert metrics["retriever"] == mode and metrics["queries"] >= 40
         for name in ("metrics.json", "per_query.csv", "run.trec", "report.md", "recall_at_k.png", "qrels.trec"):
             assert (out / name).stat().st_size > 0, name

@@ -18,7 +18,7 @@ def test_escape_markdown_leaves_nothing_live():
 
 def test_respond_answers_with_cards_and_keeps_history_per_call(engine):
     loader = _loader(engine)
-    history, box, cards, per_review, searched = list(respond("Who composed the score?", [], None, None, 3, loader))[-1]
+    history, box, cards, per_review, searched, block = list(respond("Who composed the score?", [], None, None, 3, loader))[-1]
     assert box == "" and len(history) == 2
     reply = history[-1]["content"][0]["text"]
     assert "Dalpalan" in reply and "\\[1\\]" in reply
@@ -70,3 +70,42 @@ def test_cards_escape_review_text(engine):
     assert "<script>" not in reply_markdown(answer)
     quoted = Answer("q", "q", (), EVIL, "1 of 3 reviews address this question.", answered=True, confidence=0.8)
     assert "<script>" not in reply_markdown(quoted) and reply_markdown(quoted).startswith("> ")
+
+
+def test_cards_name_only_what_is_known(engine):
+    hit = engine.ask("Who composed the score?").hits[0]
+    card = cards_html((hit,), engine)
+    assert "unknown" not in card.split('class="qa-meta">')[1].split("<span")[0]
+    assert f"¶ {hit.passage.paragraph} · chars {hit.passage.start}–{hit.passage.end}" in card
+
+
+def test_source_line_names_only_what_is_known():
+    from qa.records import Passage, Review, Source, source_line
+
+    passage = Passage("p", "r", 10, 20, 3, "x" * 10)
+    assert source_line(Review("r", "F", "Title", "t"), passage) == "Title · ¶ 3 · chars 10–20"
+    known = Review("r", "F", "Title", "t", Source(outlet="The Paper", author="Ann Lee"))
+    assert source_line(known, passage) == "Title · The Paper · by Ann Lee · ¶ 3 · chars 10–20"
+
+
+def test_downloaded_conversation_holds_each_turn_as_on_screen_with_its_citations(engine, tmp_path):
+    from qa.records import source_line
+    from qa.ui import conversation_markdown, turn_markdown, write_conversation
+
+    loader = _loader(engine)
+    first = list(respond("Who composed the score?", [], None, None, 3, loader))[-1]
+    second = list(respond("What is the capital of France?", first[0], None, None, 3, loader))[-1]
+    path = write_conversation([first[5], second[5]], tmp_path)
+    text = path.read_text(encoding="utf-8")
+    assert path.name == "conversation.md" and text == conversation_markdown([first[5], second[5]])
+    assert text.count("**Question:**") == 2 and text.index("Who composed") < text.index("capital of France")
+    for history in (first[0], second[0]):
+        assert history[-1]["content"][0]["text"] in text  # each reply exactly as the chat shows it
+    answer = engine.ask("Who composed the score?", k=3)
+    for span in answer.answer_spans:
+        hit = answer.hits[span.rank - 1]
+        assert f"\\[{hit.rank}\\] {escape_markdown(source_line(engine.store.reviews[hit.passage.review_id], hit.passage))}" in text
+    assert "Closest passages: none of them answers the question." in text  # the second turn abstains
+    evil = turn_markdown(EVIL, escape_markdown(EVIL))
+    assert "<script>" not in evil and "<img" not in evil
+    assert write_conversation([first[5]], tmp_path) != path  # another conversation, another file
