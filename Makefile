@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LOCK_VENV := .cache/lock-venv
 
-.PHONY: run test index bench chromium clean lock
+.PHONY: run test test-fast index bench chromium clean lock
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ chromium:
 	elif [ "$$(id -u)" = 0 ]; then (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null; \
 	elif sudo -n true 2>/dev/null; then (sudo apt-get install -y -q chromium || (sudo apt-get update -q && sudo apt-get install -y -q chromium)) >/dev/null; \
 	else echo "note: install Chromium for the browser tests: sudo apt-get install chromium"; fi
+
+# A quick loop: no model, no browser (tests marked slow or browser are skipped); `make test` runs all.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 index: $(STAMP)
 	$(BIN)/python -m qa index

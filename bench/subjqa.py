@@ -9,6 +9,10 @@ Writes one folder per allowed split, `<out>/<domain>-<split>/`, holding
                     `[]` with `metadata.answerable: false` when every annotator marked ANSWERNOTFOUND
     evidence.jsonl  the annotators' character spans, as SubjQA gives them
 
+`--scope item` writes `<domain>-<split>-item/` instead: each answerable question searched among every review
+of its item (its product, restaurant, hotel or film: `metadata.filter = {"film": item}`), as a reader asks
+about a film among all its reviews; that is what the ranker is trained and measured on.
+
 Only the splits DEVELOPERS.md allows are read: the train splits of every domain the snapshot holds and
 the dev/test splits of books, electronics, grocery, restaurants and tripadvisor. The movies dev and test
 splits are the project's held-out check and are refused here, so no script of ours can read them.
@@ -45,8 +49,9 @@ def read_split(repo: Path, domain: str, split: str) -> list[dict] | None:
     return list(csv.DictReader(io.StringIO(done.stdout)))
 
 
-def convert(rows: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
-    """(corpus, queries, evidence) for one split; one query per (question id, review id) pair."""
+def convert(rows: list[dict], scope: str = "review") -> tuple[list[dict], list[dict], list[dict]]:
+    """(corpus, queries, evidence) for one split; one query per (question id, review id) pair, searched
+    within that review (scope "review") or, answerable ones only, within its item's reviews ("item")."""
     corpus: dict[str, dict] = {}
     pairs: dict[tuple[str, str], dict] = {}
     for row in rows:
@@ -66,8 +71,11 @@ def convert(rows: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
     for n, ((qid, rid), pair) in enumerate(pairs.items()):
         query_id = f"{qid[:12]}-{rid[:12]}-{n}"
         answers = sorted({s for s, _, _ in pair["spans"]})
+        if scope == "item" and not answers:
+            continue
+        where = {"film": corpus[rid]["metadata"]["film"]} if scope == "item" else {"subjqa_review": rid}
         queries.append({"_id": query_id, "text": pair["question"], "answers": answers,
-                        "metadata": {"filter": {"subjqa_review": rid}, "answerable": bool(answers),
+                        "metadata": {"filter": where, "answerable": bool(answers),
                                      "kind": "answerable" if answers else "unanswerable"}})
         evidence += [{"query_id": query_id, "doc_id": rid, "start": s, "end": e} for _, s, e in pair["spans"]]
     return list(corpus.values()), queries, evidence
@@ -87,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=".cache/subjqa")
     parser.add_argument("--splits", nargs="*", default=None,
                         help="domain-split names (default: every allowed split), e.g. grocery-train books-dev")
+    parser.add_argument("--scope", choices=("review", "item"), default="review",
+                        help="search each question within its own review (default) or its item's reviews")
     args = parser.parse_args(argv)
     repo = Path(args.repo)
     if not repo.exists():
@@ -99,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         if rows is None:
             print(f"{name}: not in this snapshot; skipped", file=sys.stderr)
             continue
-        corpus, queries, evidence = convert(rows)
-        write_folder(Path(args.out) / name, corpus, queries, evidence)
+        corpus, queries, evidence = convert(rows, args.scope)
+        write_folder(Path(args.out) / (name + ("-item" if args.scope == "item" else "")), corpus, queries, evidence)
         unanswerable = sum(not q["metadata"]["answerable"] for q in queries)
         print(f"{name}: {len(queries)} questions ({unanswerable} unanswerable), {len(corpus)} reviews")
     return 0

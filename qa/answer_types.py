@@ -90,14 +90,19 @@ def answer_candidates(sentence: str, kind: str | None, question: str = "") -> li
     of the question itself (a "who directed Lee Jong-pil's film" question is not answered by his name)."""
     if kind is None:
         return []
-    if kind == "person":
-        spans = _names(sentence)
-    elif kind == "place":
-        spans = [m.span(1) for m in _PLACE.finditer(sentence)]
-    else:
-        spans = [m.span() for m in _PATTERNS[kind].finditer(sentence)]
     asked = question.casefold()
-    return [(s, e) for s, e in spans if sentence[s:e].strip() and sentence[s:e].casefold() not in asked]
+    return [(s, e) for s, e in typed_spans(sentence, kind) if sentence[s:e].casefold() not in asked]
+
+
+def typed_spans(text: str, kind: str) -> list[tuple[int, int]]:
+    """(start, end) offsets in `text` of every non-blank span of the given answer type."""
+    if kind == "person":
+        spans = _names(text)
+    elif kind == "place":
+        spans = [m.span(1) for m in _PLACE.finditer(text)]
+    else:
+        spans = [m.span() for m in _PATTERNS[kind].finditer(text)]
+    return [(s, e) for s, e in spans if text[s:e].strip()]
 
 
 def best_candidate(sentence: str, kind: str | None, question: str, focus: list[str]) -> tuple[int, int] | None:

@@ -28,8 +28,7 @@ _OPENERS = re.compile(r"^\s*(and|but|or|so|also|what about|how about|and what ab
 @dataclass(frozen=True)
 class Folded:
     question: str
-    dependent: bool
-    history_text: str | None  # earlier turns folded in, or None
+    history_text: str | None  # earlier turns folded in, or None (a self-contained question)
     query_used: str  # the text actually searched, shown to the user
 
 
@@ -73,6 +72,11 @@ def fold(question: str, history: list[str] | tuple[str, ...] = ()) -> Folded:
     """Fold the last earlier user turns into a follow-up; leave a self-contained question alone."""
     turns = [" ".join(str(t).split()) for t in history if t and str(t).strip()]
     if not is_follow_up(question, turns):
-        return Folded(question, False, None, question)
+        return Folded(question, None, question)
     history_text = " ".join(turns[-HISTORY_TURNS:])
-    return Folded(question, True, history_text, f"{history_text} {question}")
+    return Folded(question, history_text, searched_text(question, history_text))
+
+
+def searched_text(question: str, history_text: str | None) -> str:
+    """The words searched for a question: the folded-in history first, then the question."""
+    return f"{history_text} {question}" if history_text else question

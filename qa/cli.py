@@ -16,6 +16,7 @@ from pathlib import Path
 from .embed import configure_offline
 from .errors import QAError
 from .records import source_line
+from .retrieve import MODES, RetrievalSettings
 
 JIT_QUERY_THRESHOLD = 5000
 
@@ -23,7 +24,6 @@ JIT_QUERY_THRESHOLD = 5000
 def _settings(args):
     from .engine import Settings
     from .passages import ChunkerSettings
-    from .retrieve import RetrievalSettings
 
     return Settings(
         corpus_dir=Path(args.corpus),
@@ -33,7 +33,8 @@ def _settings(args):
         index_factory=args.index_factory,
         ann_threshold=args.ann_threshold,
         precision=args.precision,
-        retrieval=RetrievalSettings(mode=getattr(args, "retriever", "hybrid"), k=getattr(args, "k", 5),
+        retrieval=RetrievalSettings(mode=getattr(args, "retriever", None) or RetrievalSettings.mode,
+                                    k=getattr(args, "k", 5),
                                     per_review_cap=None if getattr(args, "no_cap", False) else
                                     getattr(args, "per_review_cap", 2)),
     )
@@ -184,7 +185,7 @@ def cmd_eval(args) -> int:
         write_outputs(result, engine, Path(args.out))
     summary = result.summary()
     width = max(len(m) for m in [*result.metrics, *result.answers])
-    print(f"{dataset.name}: {args.retriever}, k={args.k}, {summary['queries']} queries scored, "
+    print(f"{dataset.name}: {result.retriever}, k={args.k}, {summary['queries']} queries scored, "
           f"{len(summary['excluded'])} left out (no relevant passage in their pool), "
           f"{summary['review_queries']} scored at review level")
     for metric, value in result.metrics.items():
@@ -256,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--film", help="only reviews of this film")
     p.add_argument("--outlet", help="only reviews from this outlet")
     p.add_argument("--history", action="append", help="an earlier question in the conversation (repeatable)")
-    p.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="hybrid")
+    p.add_argument("--retriever", choices=MODES, default=None,
+                   help=f"dense, bm25, hybrid (convex fusion) or ranked (the hybrid candidates re-ranked by the learned "
+                        f"ranker); default {RetrievalSettings.mode}")
     p.add_argument("--per-review-cap", type=int, default=2, help="passages per review in the top k")
     p.add_argument("--no-cap", action="store_true", help="switch the per-review cap off")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -265,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score retrieval on a BEIR-layout dataset")
     common(p)
     p.add_argument("dataset", help="folder with queries.jsonl (+ corpus.jsonl, qrels/test.tsv, evidence.jsonl)")
-    p.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="hybrid")
+    p.add_argument("--retriever", choices=MODES, default=None,
+                   help=f"dense, bm25, hybrid (convex fusion) or ranked (the hybrid candidates re-ranked by the learned "
+                        f"ranker); default {RetrievalSettings.mode}")
     p.add_argument("--k", type=int, default=10, help="passages retrieved per query (default 10)")
     p.add_argument("--per-review-cap", type=int, default=2, help="passages per review in the top k")
     p.add_argument("--no-cap", action="store_true", help="switch the per-review cap off")

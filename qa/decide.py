@@ -116,16 +116,29 @@ class Trees:
     value: np.ndarray
     depth: int
 
+    def __post_init__(self):
+        # The same trees as flat arrays indexed by t * nodes + n, where a leaf sends x to itself on both
+        # sides: each level of the walk is then four gathers and one comparison, with no leaf test.
+        trees, nodes = self.feature.shape
+        base = (np.arange(trees) * nodes)[:, None]
+        leaf = self.feature < 0
+        here = base + np.arange(nodes)[None, :]
+        object.__setattr__(self, "_flat", (
+            np.where(leaf, 0, self.feature).ravel(), np.where(leaf, np.inf, self.threshold).ravel(),
+            np.where(leaf, here, base + self.left).ravel(), np.where(leaf, here, base + self.right).ravel(),
+            self.value.ravel(), base.ravel()))
+
     def raw(self, rows: np.ndarray) -> np.ndarray:
-        n, trees = len(rows), self.feature.shape[0]
-        t = np.arange(trees)
-        node = np.zeros((n, trees), dtype=np.int64)
-        row = np.arange(n)[:, None]
+        feature, threshold, left, right, value, roots = self._flat
+        rows = np.ascontiguousarray(rows, dtype=float)
+        n, width = rows.shape
+        flat_rows = rows.ravel()
+        row_base = (np.arange(n) * width)[:, None]
+        node = np.broadcast_to(roots, (n, len(roots)))
         for _ in range(self.depth):
-            f = self.feature[t, node]
-            goes_left = rows[row, np.maximum(f, 0)] <= self.threshold[t, node]
-            node = np.where(f < 0, node, np.where(goes_left, self.left[t, node], self.right[t, node]))
-        return self.value[t, node].sum(axis=1)
+            goes_left = flat_rows[row_base + feature[node]] <= threshold[node]
+            node = np.where(goes_left, left[node], right[node])
+        return value[node].sum(axis=1)
 
     @classmethod
     def from_lightgbm(cls, dump: dict) -> "Trees":
@@ -215,15 +228,22 @@ class AnswerModel:
 @lru_cache(maxsize=4)
 def load_model(path: Path = MODEL_PATH) -> AnswerModel:
     """The fitted model; one plain sentence when the file is missing or does not fit this code."""
+    data = read_fitted_json(path, "The answer model", "bench/train_answer.py", AnswerModelError)
+    return AnswerModel.from_json(data, f"The answer model {path}")
+
+
+def read_fitted_json(path: Path, name: str, script: str, error: type[Exception]) -> dict:
+    """A fitted parameter file's JSON object; `error` with one plain sentence when it is missing,
+    unreadable or not an object (`name` says what it is, `script` what recreates it)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise AnswerModelError(f"The answer model {path} is missing; reinstall, or run bench/train_answer.py.") from exc
+        raise error(f"{name} {path} is missing; reinstall, or run {script}.") from exc
     except (OSError, ValueError) as exc:
-        raise AnswerModelError(f"The answer model {path} cannot be read ({exc.__class__.__name__}).") from exc
+        raise error(f"{name} {path} cannot be read ({exc.__class__.__name__}).") from exc
     if not isinstance(data, dict):
-        raise AnswerModelError(f"The answer model {path} is not a JSON object.")
-    return AnswerModel.from_json(data, f"The answer model {path}")
+        raise error(f"{name} {path} is not a JSON object.")
+    return data
 
 
 def _share(wanted: set[str], have: set[str]) -> float:

@@ -16,6 +16,7 @@ from .embed import Embedder
 from .errors import CorpusError
 from .passages import ChunkerSettings
 from .precision import resolve as resolve_precision
+from .rank import FEATURES as RANK_FEATURES, RANKER_VERSION
 from .records import Answer, Hit
 from .retrieve import Filters, Query, Retriever, RetrievalSettings, score_key
 from .store import ANN_THRESHOLD, BuildReport, Store, open_index
@@ -78,7 +79,8 @@ class Engine:
             embedder.precision = precision
         store, report = open_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunker,
                                    rebuild=rebuild, progress=progress, index_factory=settings.index_factory,
-                                   ann_threshold=settings.ann_threshold)
+                                   ann_threshold=settings.ann_threshold,
+                                   stamp={"ranker": {"version": RANKER_VERSION, "features": list(RANK_FEATURES)}})
         if settings.precision == "auto":  # questions at the precision the passages were embedded at
             built = store.manifest.get("precision", "fp32")
             if built == "fp32" or (built == "bf16" and precision == "bf16"):
@@ -90,8 +92,9 @@ class Engine:
     def films(self) -> list[str]:
         return self.store.films()
 
-    def _per_review(self, order: list[int], detail: dict, query_vector, filters: Filters) -> tuple[list[Hit], int]:
-        """The best passage of each review in scope, in fused order (at most PER_REVIEW_LIMIT), and the
+    def _per_review(self, order: list[int], detail: dict, query_vector, filters: Filters,
+                    key: str = "fused") -> tuple[list[Hit], int]:
+        """The best passage of each review in scope, in retrieval order (at most PER_REVIEW_LIMIT), and the
         number of reviews in scope. Reviews that neither candidate list reached are scored densely over
         their own passages (when there are few reviews). `detail` is not modified."""
         best: dict[str, int] = {}
@@ -108,8 +111,9 @@ class Engine:
                 if current is None or float(dense) > scores[current]["dense"]:
                     best[review_id] = j
                     scores[j] = {"dense": float(dense), "fused": 0.0}
-        ranked = sorted(best.values(), key=lambda j: -scores[j].get("fused", 0.0))[:PER_REVIEW_LIMIT]
-        hits = [self.retriever.hit(j, n, scores[j], "fused", query_vector) for n, j in enumerate(ranked, 1)]
+        place = {i: n for n, i in enumerate(order)}  # reviews the lists reached, in their order; then the rest
+        ranked = sorted(best.values(), key=lambda j: (place.get(j, len(order)), -scores[j]["dense"]))[:PER_REVIEW_LIMIT]
+        hits = [self.retriever.hit(j, n, scores[j], key, query_vector) for n, j in enumerate(ranked, 1)]
         return hits, len(in_scope)
 
     def retrieval_settings(self, k: int | None = None, mode: str | None = None,
@@ -137,7 +141,7 @@ class Engine:
         sentences with their features (training reads these too, so it sees what serving sees)."""
         text, notices = clean_question(question)
         folded, query, order, detail, hits = self.search(text, history, retrieval, filters)
-        per_review, in_scope = self._per_review(order, detail, query.vector, filters)
+        per_review, in_scope = self._per_review(order, detail, query.vector, filters, score_key(retrieval.mode))
         typed: list[int] = []
         hints = TYPE_HINTS.get(question_type(text) or "")
         if hints:  # passages that use the words of the asked-for type ("minutes" for "how long")

@@ -368,7 +368,7 @@ def _ranx_scores(qrels: dict, run: dict, metrics: list[str]) -> dict[str, float]
     return {public_name(m): round(float(v), 4) for m, v in scores.items()}
 
 
-def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str = "hybrid", k: int = 10,
+def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str | None = None, k: int = 10,
                      per_review_cap: int | None | str = "default", progress: bool = True) -> EvalResult:
     """Ask every query (with its history and filter), judge relevance over its pool, score with ranx."""
     import numpy as np
@@ -427,7 +427,7 @@ def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str = "h
         curve_scores = _ranx_scores(qrels, run, [f"recall@{n}" for n in PLOT_KS if n <= k])
         curve = {n: curve_scores[f"recall@{n}"] for n in PLOT_KS if n <= k}
     answers, reliability = answer_metrics(results)
-    return EvalResult(dataset.name, mode, k, retrieval.per_review_cap, metrics, per_kind, results, qrels, run, curve,
+    return EvalResult(dataset.name, retrieval.mode, k, retrieval.per_review_cap, metrics, per_kind, results, qrels, run, curve,
                       answers, reliability, review_qrels, review_run)
 
 

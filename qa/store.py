@@ -302,8 +302,9 @@ def _plan(folder: Path, info: ModelInfo, chunker: ChunkerSettings, files: dict[s
 def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embedder: Embedder,
                chunker: ChunkerSettings = ChunkerSettings(), rebuild: bool = False,
                progress: bool = True, index_factory: str | None = None,
-               ann_threshold: int = ANN_THRESHOLD) -> tuple[Store, BuildReport]:
+               ann_threshold: int = ANN_THRESHOLD, stamp: dict | None = None) -> tuple[Store, BuildReport]:
     """Load the index if it is current; otherwise update or rebuild it from the corpus, then load it.
+    `stamp` adds fields to the manifest of a new build (the engine records its ranker version there).
 
     A changed index type (factory or threshold) is an update that re-embeds nothing: the stored
     vectors are copied into the new index."""
@@ -350,7 +351,7 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
     tmp = _start_write(folder, corpus.reviews, passages)
     try:
         _embed_and_finish(tmp, folder, embedder, chunker, corpus, passages, reuse, fresh, old, progress,
-                          choose_factory(len(passages), index_factory, ann_threshold), index_setting)
+                          choose_factory(len(passages), index_factory, ann_threshold), index_setting, stamp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -475,7 +476,7 @@ def search_parameters(index, selector):
 
 def _embed_and_finish(tmp: Path, folder: Path, embedder: Embedder, chunker: ChunkerSettings, corpus: Corpus,
                       passages: list[Passage], reuse: list[tuple[int, int]], fresh: list[int], old: Store | None,
-                      progress: bool, factory: str, index_setting: dict) -> None:
+                      progress: bool, factory: str, index_setting: dict, stamp: dict | None = None) -> None:
     from tqdm import tqdm
 
     dim = embedder.info.dim
@@ -525,5 +526,6 @@ def _embed_and_finish(tmp: Path, folder: Path, embedder: Embedder, chunker: Chun
         "repairs": corpus.repairs,
         "versions": _versions(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **(stamp or {}),
     }
     _finish_write(tmp, folder, new_manifest, index, all_sentences, lexical)

@@ -18,6 +18,7 @@ from .chat import clean_question
 from .engine import Engine, Settings
 from .errors import BadQuestion, QAError
 from .records import Answer, Hit, source_line
+from .retrieve import MODES, RetrievalSettings
 
 EXAMPLE_POOL = [  # shown when the corpus mentions the word, so examples fit the reviews loaded
     ("Who composed the score?", "score"),
@@ -64,7 +65,6 @@ class EngineLoader:
         self.settings = settings
         self._opener = opener or (lambda s: Engine.open(s, progress=False))
         self._engine: Engine | None = None
-        self._error: QAError | None = None
         self._lock = threading.Lock()
 
     @property
@@ -434,7 +434,7 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                     datasets = eval_datasets(evals_dir)
                     dataset = gr.Dropdown(label="Dataset", choices=datasets, value=datasets[0] if datasets else None,
                                           elem_id="qa-eval-dataset")
-                    retriever = gr.Radio(["hybrid", "dense", "bm25"], value="hybrid", label="Retriever",
+                    retriever = gr.Radio(list(MODES), value=RetrievalSettings.mode, label="Retriever",
                                          elem_id="qa-eval-retriever")
                     out_folder = gr.Textbox(label="…or an eval --out folder", placeholder="eval-out/escape-hybrid",
                                             elem_id="qa-eval-out")

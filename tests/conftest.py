@@ -19,6 +19,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED_CORPUS = ROOT / "corpus"
 SEED_002 = SEED_CORPUS / "escape-2024" / "002_03b15f6e9896f6a9.txt"
 ARTIFACTS = ROOT / "test-artifacts"
+MODEL_FIXTURES = {"embedder", "seed_index", "engine", "app_server", "xss_server"}
+BROWSER_FIXTURES = {"browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """`slow`: the test uses the real model (through a fixture, or a marked CLI subprocess); `browser`: it
+    drives Chromium. `make test-fast` runs the rest."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")

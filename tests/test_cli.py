@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import ROOT
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
@@ -33,6 +35,7 @@ def test_ask_json_prints_the_design_object(seed_index):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow  # loads the model in a subprocess
 def test_ask_plain_output_has_source_lines_and_index_is_built_when_missing(tmp_path):
     folder = tmp_path / "index"
     out = _qa("ask", "Who composed the score?", "--k", "2", "--index", str(folder))
@@ -46,6 +49,7 @@ def test_ask_plain_output_has_source_lines_and_index_is_built_when_missing(tmp_p
     assert again.returncode == 0 and "up to date; nothing embedded" in again.stderr
 
 
+@pytest.mark.slow  # loads the model in a subprocess
 def test_errors_are_one_sentence_without_traceback(tmp_path):
     cases = [
         (("ask", "   "), "Please type a question."),
