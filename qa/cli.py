@@ -22,22 +22,28 @@ JIT_QUERY_THRESHOLD = 5000
 
 
 def _settings(args):
-    from .engine import Settings
+    """The environment's settings (qa/config.py), with each option given on the command line on top."""
+    from dataclasses import replace
+
+    from .config import settings_from_env
     from .passages import ChunkerSettings
 
-    return Settings(
-        corpus_dir=Path(args.corpus),
-        index_dir=Path(args.index),
-        model=args.model,
-        chunker=ChunkerSettings(words=args.chunk_words, overlap=args.chunk_overlap),
-        index_factory=args.index_factory,
-        ann_threshold=args.ann_threshold,
-        precision=args.precision,
-        retrieval=RetrievalSettings(mode=getattr(args, "retriever", None) or RetrievalSettings.mode,
-                                    k=getattr(args, "k", 5),
-                                    per_review_cap=None if getattr(args, "no_cap", False) else
-                                    getattr(args, "per_review_cap", 2)),
-    )
+    base = settings_from_env()
+    given = {"corpus_dir": args.corpus and Path(args.corpus), "index_dir": args.index and Path(args.index),
+             "model": args.model, "precision": args.precision}
+    retrieval: dict = {}
+    if getattr(args, "retriever", None):
+        retrieval["mode"] = args.retriever
+    if getattr(args, "k", None) is not None:
+        retrieval["k"] = args.k
+    if getattr(args, "no_cap", False):
+        retrieval["per_review_cap"] = None
+    elif getattr(args, "per_review_cap", None) is not None:
+        retrieval["per_review_cap"] = args.per_review_cap
+    return replace(base, **{k: v for k, v in given.items() if v is not None},
+                   chunker=ChunkerSettings(words=args.chunk_words, overlap=args.chunk_overlap),
+                   index_factory=args.index_factory, ann_threshold=args.ann_threshold,
+                   retrieval=replace(base.retrieval, **retrieval))
 
 
 def _open(args, rebuild: bool = False):
@@ -171,16 +177,16 @@ def _skip_numba_compile(queries: int) -> None:
 
 
 def cmd_eval(args) -> int:
+    from .config import AppConfig
     from .evals import below_bars, evaluate_dataset, load_dataset, open_dataset_engine, write_outputs
 
     dataset = load_dataset(args.dataset)  # a malformed file fails before the model loads
     _skip_numba_compile(len(dataset.queries))
-    engine, offset_maps = open_dataset_engine(dataset, _settings(args), Path(args.cache),
+    engine, offset_maps = open_dataset_engine(dataset, _settings(args), args.cache or AppConfig.from_env().eval_cache,
                                               progress=sys.stderr.isatty() or args.progress)
     if engine.report.action != "loaded":
         print(engine.report.summary(), file=sys.stderr)
-    result = evaluate_dataset(engine, dataset, offset_maps, mode=args.retriever, k=args.k,
-                              per_review_cap=None if args.no_cap else args.per_review_cap)
+    result = evaluate_dataset(engine, dataset, offset_maps, mode=args.retriever, k=args.k)  # the cap: from _settings
     if args.out:
         write_outputs(result, engine, Path(args.out))
     summary = result.summary()
@@ -229,9 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p):
-        p.add_argument("--corpus", default=os.environ.get("QA_CORPUS_DIR", "corpus"), help="review folder")
-        p.add_argument("--index", default=os.environ.get("QA_INDEX_DIR", "index"), help="index folder")
-        p.add_argument("--model", default=os.environ.get("QA_MODEL") or None,
+        p.add_argument("--corpus", help="review folder (default $QA_CORPUS_DIR or corpus/)")
+        p.add_argument("--index", help="index folder (default $QA_INDEX_DIR or index/)")
+        p.add_argument("--model", default=None,
                        help="sentence-transformers name or folder (default: packaged all-MiniLM-L6-v2)")
         p.add_argument("--chunk-words", type=int, default=100, help="words per passage (default 100)")
         p.add_argument("--chunk-overlap", type=int, default=1, help="sentences shared by neighbouring passages")
@@ -239,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--index-factory", default=None,
                        help="FAISS index_factory string keeping exact vectors: Flat, HNSW32,Flat or IVF<lists>,Flat (default: Flat below --ann-threshold passages, IVF with sqrt(n) lists above)")
         p.add_argument("--ann-threshold", type=int, default=200_000, help="passages at which the IVF index replaces exact Flat search")
-        p.add_argument("--precision", default=os.environ.get("QA_PRECISION") or "auto",
+        p.add_argument("--precision", default=None,
                        help="model precision: auto (bf16 where the CPU computes it natively, else fp32), fp32 or "
                             "bf16 (runs fp32, saying so, on a CPU without native bf16); default auto or $QA_PRECISION")
 
@@ -260,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retriever", choices=MODES, default=None,
                    help=f"dense, bm25, hybrid (convex fusion) or ranked (the hybrid candidates re-ranked by the learned "
                         f"ranker); default {RetrievalSettings.mode}")
-    p.add_argument("--per-review-cap", type=int, default=2, help="passages per review in the top k")
+    p.add_argument("--per-review-cap", type=int, default=None,
+                   help=f"passages per review in the top k (default {RetrievalSettings.per_review_cap})")
     p.add_argument("--no-cap", action="store_true", help="switch the per-review cap off")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_ask)
@@ -272,11 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"dense, bm25, hybrid (convex fusion) or ranked (the hybrid candidates re-ranked by the learned "
                         f"ranker); default {RetrievalSettings.mode}")
     p.add_argument("--k", type=int, default=10, help="passages retrieved per query (default 10)")
-    p.add_argument("--per-review-cap", type=int, default=2, help="passages per review in the top k")
+    p.add_argument("--per-review-cap", type=int, default=None,
+                   help=f"passages per review in the top k (default {RetrievalSettings.per_review_cap})")
     p.add_argument("--no-cap", action="store_true", help="switch the per-review cap off")
     p.add_argument("--out", help="folder for metrics.json, per_query.csv, run.trec, report.md, recall_at_k.png")
-    p.add_argument("--cache", default=os.environ.get("QA_EVAL_CACHE", ".cache/evals"),
-                   help="where dataset corpora are indexed (reused across runs)")
+    p.add_argument("--cache", default=None,
+                   help="where dataset corpora are indexed, reused across runs (default $QA_EVAL_CACHE or .cache/evals)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
     p.add_argument("--fail-under", action="append", type=_bar, default=[], metavar="METRIC=VALUE",
                    help="exit 1, naming each metric below its bar, when METRIC < VALUE (repeatable), "

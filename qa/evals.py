@@ -484,6 +484,32 @@ def _snippet(text: str, width: int = 160) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+PER_QUERY_FIELDS = ["query_id", "kind", "question", "query_used", "first_relevant_rank", "relevant_in_pool",
+                    *(f"top{n}_{part}" for n in range(1, 4) for part in ("text", "source", "relevant"))]
+
+
+def per_query_rows(result: EvalResult, engine) -> list[dict]:
+    """One row per query (PER_QUERY_FIELDS): its first relevant rank and its top 3 passages with sources."""
+    rows = []
+    for r in result.results:
+        row = {"query_id": r.query.id, "kind": r.query.kind, "question": r.query.text, "query_used": r.query_used,
+               "first_relevant_rank": "" if r.first_relevant is None else r.first_relevant,
+               "relevant_in_pool": len(r.relevant)}
+        for n, i in enumerate(r.ranked[:3], 1):
+            row.update({f"top{n}_text": _snippet(engine.store.passages[i].text), f"top{n}_source": _source(engine, i),
+                        f"top{n}_relevant": int(i in r.relevant)})
+        rows.append(row)
+    return rows
+
+
+def metric_rows(summary: dict) -> list[list]:
+    """[name, value] rows of a metrics summary (EvalResult.summary() or a metrics.json), for a table."""
+    skip = {"dataset", "retriever", "k", "per_review_cap", "queries", "excluded", "per_kind", "recall_curve",
+            "reliability", "unanswerable", "review_queries"}
+    return [["queries scored", summary.get("queries")]] + [[name, value] for name, value in summary.items()
+                                                            if name not in skip]
+
+
 def write_outputs(result: EvalResult, engine, out: Path) -> None:
     """metrics.json, per_query.csv, run.trec, qrels.trec, review_run.trec, review_qrels.trec, answers.csv,
     report.md, recall_at_k.png and reliability.png in `out`."""
@@ -496,17 +522,9 @@ def write_outputs(result: EvalResult, engine, out: Path) -> None:
     summary["reliability"] = result.reliability
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     with open(out / "per_query.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        header = ["query_id", "kind", "question", "query_used", "first_relevant_rank", "relevant_in_pool"]
-        for n in range(1, 4):
-            header += [f"top{n}_text", f"top{n}_source", f"top{n}_relevant"]
-        writer.writerow(header)
-        for r in result.results:
-            row = [r.query.id, r.query.kind, r.query.text, r.query_used,
-                   "" if r.first_relevant is None else r.first_relevant, len(r.relevant)]
-            for i in r.ranked[:3]:
-                row += [_snippet(engine.store.passages[i].text), _source(engine, i), int(i in r.relevant)]
-            writer.writerow(row)
+        writer = csv.DictWriter(handle, PER_QUERY_FIELDS, restval="")
+        writer.writeheader()
+        writer.writerows(per_query_rows(result, engine))
     if result.run:
         Run(result.run, name=f"{result.dataset}-{result.retriever}").save(str(out / "run.trec"), kind="trec")
         Qrels(result.qrels).save(str(out / "qrels.trec"), kind="trec")
@@ -529,7 +547,8 @@ def write_outputs(result: EvalResult, engine, out: Path) -> None:
     plot_reliability(result.reliability, out / "reliability.png", f"{result.dataset}: reliability of answers")
 
 
-def plot_recall(result: EvalResult, path: Path) -> None:
+def plot_recall(result: EvalResult, path) -> None:
+    """Recall@k against k, as a PNG written to `path` (a file name or a binary file object)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -549,8 +568,9 @@ def plot_recall(result: EvalResult, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_reliability(table: list[dict], path: Path, title: str) -> None:
-    """Accuracy against mean confidence per bin (each dot labelled with its question count), beside the diagonal."""
+def plot_reliability(table: list[dict], path, title: str) -> None:
+    """Accuracy against mean confidence per bin (each dot labelled with its question count), beside the
+    diagonal, as a PNG written to `path` (a file name or a binary file object)."""
     import matplotlib
 
     matplotlib.use("Agg")

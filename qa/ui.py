@@ -303,51 +303,62 @@ def misses_html(rows: list[dict]) -> str:
     return "".join(out) + "</table>"
 
 
+def _png(draw) -> "PIL.Image.Image":
+    """A matplotlib drawing (a function of a binary file object) as an image, without a file on disk."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    draw(buffer)
+    buffer.seek(0)
+    return Image.open(buffer)
+
+
 def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, loader: EngineLoader, evals_dir: Path,
-                   cache_dir: Path) -> tuple[list[list], str | None, str, str]:
-    """(metrics rows, recall plot path, misses html, status) for a dataset under evals_dir, or for an
-    existing `qa eval --out` folder when one is given."""
+                   cache_dir: Path) -> tuple[list[list], object, str, str, object]:
+    """(metrics rows, recall plot, misses html, status, reliability plot) for a dataset under evals_dir,
+    rendered from the EvalResult in memory, or for an existing `qa eval --out` folder when one is given.
+    A plot is an image, a file path, or None."""
     import csv
     import json
-    import tempfile
 
-    from .evals import evaluate_dataset, load_dataset, open_dataset_engine, write_outputs
+    from .evals import (evaluate_dataset, load_dataset, metric_rows, open_dataset_engine, per_query_rows,
+                        plot_recall, plot_reliability)
+
+    def misses_first(rows: list[dict]) -> list[dict]:
+        return sorted(rows, key=lambda r: (r["first_relevant_rank"] != "", -int(r["first_relevant_rank"] or 0)))
 
     try:
         if out_folder and out_folder.strip():
             out = Path(out_folder.strip())
             if not (out / "metrics.json").is_file():
                 return [], None, "", f"{out} holds no metrics.json; give a folder written by qa eval --out.", None
-            status = f"Loaded {out}."
+            metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+            with open(out / "per_query.csv", encoding="utf-8") as handle:
+                per_query = list(csv.DictReader(handle))
+            plot, reliability = out / "recall_at_k.png", out / "reliability.png"
+            return (metric_rows(metrics), str(plot) if plot.is_file() else None, misses_html(misses_first(per_query)),
+                    f"Loaded {out}.", str(reliability) if reliability.is_file() else None)
+        if not dataset_name:
+            return [], None, "", "Choose a dataset.", None
+        if dataset_name not in eval_datasets(evals_dir):
+            return [], None, "", f"There is no dataset named {dataset_name} under {evals_dir}.", None
+        dataset = load_dataset(evals_dir / dataset_name)
+        engine = loader.get()
+        if dataset.corpus_path is not None:
+            engine, maps = open_dataset_engine(dataset, engine.settings, cache_dir, embedder=engine.embedder,
+                                               progress=False)
         else:
-            if not dataset_name:
-                return [], None, "", "Choose a dataset.", None
-            if dataset_name not in eval_datasets(evals_dir):
-                return [], None, "", f"There is no dataset named {dataset_name} under {evals_dir}.", None
-            dataset = load_dataset(evals_dir / dataset_name)
-            engine = loader.get()
-            if dataset.corpus_path is not None:
-                engine, maps = open_dataset_engine(dataset, engine.settings, cache_dir, embedder=engine.embedder,
-                                                   progress=False)
-            else:
-                from .corpus import read_corpus
+            from .corpus import read_corpus
 
-                maps = read_corpus(engine.settings.corpus_dir).offset_maps
-            result = evaluate_dataset(engine, dataset, maps, mode=retriever, k=10, progress=False)
-            out = Path(tempfile.mkdtemp(prefix="qa-eval-"))
-            write_outputs(result, engine, out)
-            status = f"Evaluated {dataset_name} with {retriever}: {len(result.scored)} queries scored."
-        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-        skip = {"dataset", "retriever", "k", "per_review_cap", "queries", "excluded", "per_kind", "recall_curve",
-                "reliability", "unanswerable", "review_queries"}
-        rows = [[name, value] for name, value in metrics.items() if name not in skip]
-        rows.insert(0, ["queries scored", metrics.get("queries")])
-        with open(out / "per_query.csv", encoding="utf-8") as handle:
-            per_query = list(csv.DictReader(handle))
-        per_query.sort(key=lambda r: (r["first_relevant_rank"] != "", -int(r["first_relevant_rank"] or 0)))
-        plot, reliability = out / "recall_at_k.png", out / "reliability.png"
-        return (rows, str(plot) if plot.is_file() else None, misses_html(per_query), status,
-                str(reliability) if reliability.is_file() else None)
+            maps = read_corpus(engine.settings.corpus_dir).offset_maps
+        result = evaluate_dataset(engine, dataset, maps, mode=retriever, k=10, progress=False)
+        status = f"Evaluated {dataset_name} with {result.retriever}: {len(result.scored)} queries scored."
+        recall = _png(lambda f: plot_recall(result, f)) if result.recall_curve else None
+        reliability = _png(lambda f: plot_reliability(result.reliability, f, f"{result.dataset}: reliability of answers"))
+        return (metric_rows(result.summary()), recall, misses_html(misses_first(per_query_rows(result, engine))), status,
+                reliability)
     except QAError as exc:
         return [], None, "", str(exc), None
 
@@ -443,8 +454,8 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
                 with gr.Row():
                     metrics_table = gr.Dataframe(headers=["metric", "value"], datatype=["str", "number"],
                                                  label="Metrics", interactive=False, elem_id="qa-eval-metrics")
-                    plot = gr.Image(label="Recall@k", type="filepath", interactive=False, elem_id="qa-eval-plot")
-                    reliability_plot = gr.Image(label="Reliability of answers", type="filepath", interactive=False,
+                    plot = gr.Image(label="Recall@k", type="pil", interactive=False, elem_id="qa-eval-plot")
+                    reliability_plot = gr.Image(label="Reliability of answers", type="pil", interactive=False,
                                                 elem_id="qa-eval-reliability")
                 gr.Markdown("**Queries, misses first**")
                 misses = gr.HTML(elem_id="qa-eval-misses")

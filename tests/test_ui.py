@@ -1,5 +1,7 @@
 """The chat's pure parts, in process, with the real engine."""
 
+from pathlib import Path
+
 from qa.records import Answer, AnswerSpan
 from qa.ui import EngineLoader, cards_html, escape_markdown, respond, reply_markdown, user_turns
 
@@ -109,3 +111,26 @@ def test_downloaded_conversation_holds_each_turn_as_on_screen_with_its_citations
     evil = turn_markdown(EVIL, escape_markdown(EVIL))
     assert "<script>" not in evil and "<img" not in evil
     assert write_conversation([first[5]], tmp_path) != path  # another conversation, another file
+
+
+def test_evaluate_tab_renders_from_memory_and_leaves_no_files(engine, tmp_path):
+    import tempfile
+
+    from qa.ui import run_evaluation
+
+    from .conftest import ROOT
+
+    def eval_folders():  # what the tab used to leave behind, one folder per run
+        return set(Path(tempfile.gettempdir()).glob("qa-eval-*"))
+
+    before = eval_folders()
+    rows, recall, misses, status, reliability = run_evaluation("escape", "hybrid", "", _loader(engine), ROOT / "evals",
+                                                               tmp_path / "cache")
+    assert status == "Evaluated escape with hybrid: 60 queries scored."
+    names = [name for name, _ in rows]
+    assert names[0] == "queries scored" and "mrr@10" in names and "review_ndcg@10" in names
+    assert recall.size[0] > 100 and reliability.size[0] > 100  # images, not paths to temp files
+    assert misses.count("<tr>") == 61
+    assert eval_folders() == before
+    _, _, _, message, _ = run_evaluation("nope", "hybrid", "", _loader(engine), ROOT / "evals", tmp_path / "cache")
+    assert message == f"There is no dataset named nope under {ROOT / 'evals'}."

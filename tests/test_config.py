@@ -1,0 +1,25 @@
+"""Settings from the environment: each variable read in one place, defaults from the dataclasses."""
+
+from pathlib import Path
+
+from qa.config import EVAL_CACHE, AppConfig, settings_from_env
+from qa.engine import Settings
+
+
+def test_defaults_come_from_the_dataclasses():
+    assert settings_from_env({}) == Settings()
+    config = AppConfig.from_env({})
+    assert config == AppConfig() and config.eval_cache == EVAL_CACHE and config.auth is None
+
+
+def test_each_variable_sets_its_field():
+    env = {"QA_CORPUS_DIR": "/c", "QA_INDEX_DIR": "/i", "QA_MODEL": "/m", "QA_QUERY_CACHE": "7",
+           "QA_PRECISION": "fp32", "QA_EVALS_DIR": "/e", "QA_EVAL_CACHE": "/ec", "QA_ASK_CONCURRENCY": "3",
+           "QA_BENCH_NOOP": "1", "QA_AUTH": "ann:pa:ss", "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "8000"}
+    config = AppConfig.from_env(env)
+    s = config.settings
+    assert (s.corpus_dir, s.index_dir, s.model, s.query_cache, s.precision) == (Path("/c"), Path("/i"), "/m", 7, "fp32")
+    assert (config.evals_dir, config.eval_cache, config.ask_concurrency, config.noop_endpoint) == (
+        Path("/e"), Path("/ec"), 3, True)
+    assert config.auth == ("ann", "pa:ss") and (config.server_name, config.server_port) == ("0.0.0.0", 8000)
+    assert AppConfig.from_env({"QA_AUTH": "no-colon"}).auth is None
