@@ -67,8 +67,8 @@ def collect(folder: Path, embedder, cache: Path) -> Groups:
         if not query.answerable:
             continue
         filters = Filters(metadata=query.filter)
-        mask = engine.retriever.allowed(filters)
-        pool = list(range(len(engine.store.passages))) if mask is None else list(np.flatnonzero(mask))
+        scope = engine.retriever.scope(filters)
+        pool = list(range(len(engine.store.passages))) if scope is None else scope.tolist()
         relevant = relevant_passages(engine, query, pool, maps, from_dataset, dataset.evidence.get(query.id, []))
         _, q, order, detail, _ = engine.search(clean_question(query.text)[0], query.history, retrieval, filters)
         labels = np.array([i in relevant for i in order], dtype=float)

@@ -100,10 +100,15 @@ class Engine:
         best: dict[str, int] = {}
         for i in order:
             best.setdefault(self.store.passages[i].review_id, i)
-        in_scope = self.retriever.allowed_reviews(filters)
+        in_scope = self.retriever.reviews_in_scope(filters)  # their ids, or their number when unfiltered
+        count = in_scope if isinstance(in_scope, int) else len(in_scope)
         scores = {i: detail[i] for i in best.values()}
-        missing = in_scope - best.keys()
-        if missing and len(in_scope) <= PER_REVIEW_LIMIT:
+        if count <= PER_REVIEW_LIMIT:
+            everyone = self.store.reviews if isinstance(in_scope, int) else in_scope
+            missing = [rid for rid in everyone if rid not in best]
+        else:
+            missing = []
+        if missing:
             positions = [j for rid in missing for j in self.store.positions_of_review.get(rid, [])]
             for j, dense in zip(positions, self.retriever.dense_scores(positions, query_vector)):
                 review_id = self.store.passages[j].review_id
@@ -114,7 +119,7 @@ class Engine:
         place = {i: n for n, i in enumerate(order)}  # reviews the lists reached, in their order; then the rest
         ranked = sorted(best.values(), key=lambda j: (place.get(j, len(order)), -scores[j]["dense"]))[:PER_REVIEW_LIMIT]
         hits = [self.retriever.hit(j, n, scores[j], key, query_vector) for n, j in enumerate(ranked, 1)]
-        return hits, len(in_scope)
+        return hits, count
 
     def retrieval_settings(self, k: int | None = None, mode: str | None = None,
                            per_review_cap: int | None | str = "default") -> RetrievalSettings:

@@ -387,8 +387,8 @@ def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str | No
     review_run: dict[str, dict[str, float]] = {}
     for query in tqdm(dataset.queries, desc="Evaluating", unit="query", disable=not progress):
         filters = Filters(metadata=query.filter)
-        mask = engine.retriever.allowed(filters)
-        pool = list(range(len(engine.store.passages))) if mask is None else list(np.flatnonzero(mask))
+        scope = engine.retriever.scope(filters)
+        pool = list(range(len(engine.store.passages))) if scope is None else scope.tolist()
         relevant = relevant_passages(engine, query, pool, offset_maps, from_dataset,
                                      dataset.evidence.get(query.id, []))
         answer = engine.ask(query.text, query.history, k=k, mode=mode, per_review_cap=per_review_cap,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .chat import searched_text
-from .records import Hit
+from .records import Hit, Review
 from .store import Store, search_parameters
 
 MODES = ("dense", "bm25", "hybrid", "ranked")  # ranked: the hybrid candidates re-ranked by qa/rank.py
@@ -121,12 +121,70 @@ def cap_per_review(ranked: list[int], review_of: list[str], cap: int | None, k: 
     return taken + skipped[: k - len(taken)]
 
 
-def _metadata_matches(review, wanted: dict) -> bool:
-    for key, value in wanted.items():
-        have = review.film if key == "film" else review.metadata.get(key, getattr(review.source, key, None))
-        if have is None or str(have).casefold() != str(value).casefold():
-            return False
-    return True
+class ReviewIndex:
+    """Which reviews and passages a filter lets through, from arrays built once per store, so the cost
+    of a filtered question grows with what it lets through, not with the corpus.
+
+    Reviews are numbered 0..R-1 in store order; `passages_of` is a CSR layout of each review's passage
+    positions. A field's values (film, outlet, or any metadata/source field a filter names) are indexed
+    on the first filter that uses the field: casefolded str(value) -> review numbers."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.review_ids = list(store.reviews)
+        number = {rid: n for n, rid in enumerate(self.review_ids)}
+        self.review_of = np.fromiter((number[p.review_id] for p in store.passages), dtype=np.int64,
+                                     count=len(store.passages))
+        self.order = np.argsort(self.review_of, kind="stable")  # passage positions grouped by review
+        self.starts = np.searchsorted(self.review_of[self.order], np.arange(len(self.review_ids) + 1))
+        self.number = number
+        self._fields: dict[str, dict[str, np.ndarray]] = {}
+
+    def _value(self, review: Review, field_name: str):
+        if field_name == "film":
+            return review.film
+        if field_name == "outlet":
+            return review.source.outlet
+        return review.metadata.get(field_name, getattr(review.source, field_name, None))
+
+    def _field(self, field_name: str) -> dict[str, np.ndarray]:
+        if field_name not in self._fields:
+            groups: dict[str, list[int]] = {}
+            for n, rid in enumerate(self.review_ids):
+                value = self._value(self.store.reviews[rid], field_name)
+                if value is not None:
+                    groups.setdefault(str(value).casefold(), []).append(n)
+            self._fields[field_name] = {v: np.asarray(ns, dtype=np.int64) for v, ns in groups.items()}
+        return self._fields[field_name]
+
+    def reviews(self, filters: Filters) -> np.ndarray | None:
+        """Sorted numbers of the reviews the filters let through; None when nothing is filtered."""
+        if not filters.active():
+            return None
+        wanted = {"film": filters.film, "outlet": filters.outlet, **(filters.metadata or {})}
+        if filters.film and "film" in (filters.metadata or {}):  # both name a film: both must hold
+            wanted["film"] = filters.film
+            if str(filters.metadata["film"]).casefold() != str(filters.film).casefold():
+                return np.zeros(0, dtype=np.int64)
+        keep: np.ndarray | None = None
+        for field_name, value in wanted.items():
+            if value is None or value == "":
+                continue
+            hit = self._field(field_name).get(str(value).casefold(), np.zeros(0, dtype=np.int64))
+            keep = hit if keep is None else np.intersect1d(keep, hit, assume_unique=True)
+        if filters.review_ids:
+            ids = np.asarray(sorted({self.number[r] for r in filters.review_ids if r in self.number}), dtype=np.int64)
+            keep = ids if keep is None else np.intersect1d(keep, ids, assume_unique=True)
+        return keep if keep is not None else np.arange(len(self.review_ids), dtype=np.int64)
+
+    def passages(self, reviews: np.ndarray) -> np.ndarray:
+        """Sorted positions of the given reviews' passages."""
+        if len(reviews) == 0:
+            return np.zeros(0, dtype=np.int64)
+        counts = self.starts[reviews + 1] - self.starts[reviews]
+        first_at = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        slots = np.arange(counts.sum()) - np.repeat(first_at - self.starts[reviews], counts)
+        return np.sort(self.order[slots])
 
 
 class Retriever:
@@ -138,6 +196,7 @@ class Retriever:
         self._review_of = [p.review_id for p in store.passages]
         self._ranker = ranker  # loaded on first use of mode "ranked"
         self._terms: dict = {}  # passage -> its and its sentences' content terms, for the ranker
+        self._index: ReviewIndex | None = None  # built on first use
 
     @property
     def ranker(self):
@@ -149,31 +208,24 @@ class Retriever:
             self._ranker = ranker
         return self._ranker
 
-    def allowed_reviews(self, filters: Filters) -> set[str]:
-        """Ids of the reviews the filters let through."""
-        return {rid for rid, ok in self._keep(filters).items() if ok}
+    @property
+    def index(self) -> ReviewIndex:
+        if self._index is None:
+            self._index = ReviewIndex(self.store)
+        return self._index
 
-    def allowed(self, filters: Filters) -> np.ndarray | None:
-        """Boolean mask over passages, or None when nothing is filtered."""
-        if not filters.active():
-            return None
-        keep = self._keep(filters)
-        return np.array([keep[r] for r in self._review_of], dtype=bool)
+    def reviews_in_scope(self, filters: Filters) -> list[str] | int:
+        """The ids of the reviews the filters let through, or, when nothing is filtered, their number
+        (listing every review of a large corpus per question is what this avoids)."""
+        numbers = self.index.reviews(filters)
+        if numbers is None:
+            return len(self.index.review_ids)
+        return [self.index.review_ids[n] for n in numbers]
 
-    def _keep(self, filters: Filters) -> dict[str, bool]:
-        keep = {}
-        for rid, review in self.store.reviews.items():
-            ok = True
-            if filters.film and review.film.casefold() != filters.film.casefold():
-                ok = False
-            if filters.outlet and (review.source.outlet or "").casefold() != filters.outlet.casefold():
-                ok = False
-            if filters.review_ids and rid not in filters.review_ids:
-                ok = False
-            if filters.metadata and not _metadata_matches(review, filters.metadata):
-                ok = False
-            keep[rid] = ok
-        return keep
+    def scope(self, filters: Filters) -> np.ndarray | None:
+        """Sorted positions of the passages the filters let through; None when nothing is filtered."""
+        numbers = self.index.reviews(filters)
+        return None if numbers is None else self.index.passages(numbers)
 
     def query(self, text: str, history_text: str | None = None, history_weight: float = 0.35) -> Query:
         """Embed the question; a follow-up's vector is blended with its history's vector."""
@@ -183,46 +235,52 @@ class Retriever:
             vector = (blended / np.linalg.norm(blended)).astype(np.float32)
         return Query(text, vector, searched_text(text, history_text))
 
-    def _dense(self, vector: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[list[int], np.ndarray]:
+    def _dense(self, vector: np.ndarray, depth: int, scope: np.ndarray | None) -> tuple[list[int], np.ndarray]:
         import faiss
 
         n = len(self.store.passages)
         if n == 0:
             return [], np.zeros(0, dtype=np.float32)
         params = None
-        if mask is not None:
-            ids = np.flatnonzero(mask).astype(np.int64)
-            if len(ids) == 0:
+        if scope is not None:
+            if len(scope) == 0:
                 return [], np.zeros(0, dtype=np.float32)
-            params = search_parameters(self.store.vectors, faiss.IDSelectorBatch(ids))
+            if len(scope) <= depth:  # every passage in scope is a candidate: score them directly
+                scores = self.dense_scores(scope.tolist(), vector)
+                best = np.argsort(-scores, kind="stable")
+                return scope[best].tolist(), scores[best]
+            params = search_parameters(self.store.vectors, faiss.IDSelectorBatch(scope.astype(np.int64)))
         scores, ids = self.store.vectors.search(vector.reshape(1, -1), min(depth, n), params=params)
         keep = ids[0] >= 0
         return ids[0][keep].tolist(), scores[0][keep]
 
-    def _bm25(self, text: str, depth: int, mask: np.ndarray | None) -> tuple[list[int], np.ndarray]:
+    def _bm25(self, text: str, depth: int, scope: np.ndarray | None) -> tuple[list[int], np.ndarray]:
+        """The `depth` best BM25 passages within the scope, and every passage's BM25 score (only those
+        in scope are read)."""
         scores = self.store.lexical.scores(text)
-        if mask is not None:
-            scores = np.where(mask, scores, 0.0)
-        candidates = np.flatnonzero(scores > 0)
-        order = candidates[np.argsort(-scores[candidates], kind="stable")][:depth]
+        candidates = np.flatnonzero(scores) if scope is None else scope[scores[scope] > 0]  # BM25 >= 0
+        if len(candidates) > depth:  # keep those at or above the depth-th best score, without sorting every match
+            values = scores[candidates]
+            candidates = candidates[values >= np.partition(values, len(values) - depth)[len(values) - depth]]
+        order = candidates[np.argsort(-scores[candidates], kind="stable")][:depth]  # ties: earlier passage first
         return order.tolist(), scores
 
     def ranked(self, query: Query, settings: RetrievalSettings, filters: Filters = Filters()
                ) -> tuple[list[int], dict[int, dict[str, float]]]:
         """All fused candidates, best first, with their per-list scores; before the per-review cap."""
-        mask = self.allowed(filters)
+        scope = self.scope(filters)
         depth = max(settings.depth, settings.k)
         lists: list[list[int]] = []
         weights: list[float] = []
         detail: dict[int, dict[str, float]] = {}
         fuses = settings.mode in ("hybrid", "ranked")
         if settings.mode == "dense" or fuses:
-            ids, scores = self._dense(query.vector, depth, mask)
+            ids, scores = self._dense(query.vector, depth, scope)
             lists.append(ids)
             weights.append(settings.dense_weight)
             for i, s in zip(ids, scores):
                 detail.setdefault(i, {})["dense"] = float(s)
-        ids, bm25_scores = self._bm25(query.lexical_text, depth, mask)  # also shown in dense mode
+        ids, bm25_scores = self._bm25(query.lexical_text, depth, scope)  # also shown in dense mode
         if settings.mode == "bm25" or fuses:
             lists.append(ids)
             weights.append(settings.bm25_weight)
@@ -258,7 +316,7 @@ class Retriever:
 
     def lexical_top(self, text: str, depth: int, filters: Filters = Filters()) -> list[int]:
         """The `depth` best BM25 passages for `text` within the filters."""
-        return self._bm25(text, depth, self.allowed(filters))[0]
+        return self._bm25(text, depth, self.scope(filters))[0]
 
     def dense_scores(self, positions: list[int], vector: np.ndarray) -> np.ndarray:
         """Cosine similarity of the query to the given passages' stored vectors, in one batch."""

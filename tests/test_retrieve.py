@@ -154,3 +154,39 @@ def test_unknown_fusion_is_refused_and_single_list_modes_show_their_own_score(en
     assert bm25.score == bm25.scores["bm25"] > 1.0  # a BM25 score, not 1/(60 + rank)
     dense = engine.ask("Who composed the score?", mode="dense").hits[0]
     assert dense.score == dense.scores["dense"]
+
+
+def test_review_index_lets_through_exactly_what_the_filter_rule_does():
+    import itertools
+    import random
+    from types import SimpleNamespace
+
+    from qa.records import Passage, Review, Source
+    from qa.retrieve import Filters, ReviewIndex
+
+    rng = random.Random(0)
+    reviews = {f"r{n}": Review(f"r{n}", f"Film {n % 3}", "t", "x", Source(outlet=[None, "Paper", "blog"][n % 3]),
+                               metadata={"lang": ["en", "FR"][n % 2]}) for n in range(40)}
+    passages = [Passage(f"r{n}#{k}", f"r{n}", 0, 1, 1, "x") for n in range(40) for k in range(n % 4)]
+    rng.shuffle(passages)  # a review's passages need not sit together
+    index = ReviewIndex(SimpleNamespace(reviews=reviews, passages=passages))
+
+    def rule(review, f):  # the filter semantics, one review at a time
+        wanted = {**f.metadata, **({"film": f.film} if f.film else {}), **({"outlet": f.outlet} if f.outlet else {})}
+        for key, value in wanted.items():
+            have = {"film": review.film, "outlet": review.source.outlet}.get(key, review.metadata.get(key))
+            if have is None or str(have).casefold() != str(value).casefold():
+                return False
+        return not f.review_ids or review.id in f.review_ids
+
+    options = itertools.product([None, "film 1", "Film 9"], [None, "PAPER", "blog"], [None, ("r1", "r4", "r7", "zz")],
+                                [{}, {"lang": "fr"}, {"film": "Film 1"}])
+    for film, outlet, ids, metadata in options:
+        f = Filters(film=film, outlet=outlet, review_ids=ids, metadata=metadata)
+        numbers = index.reviews(f)
+        if not f.active():
+            assert numbers is None
+            continue
+        expected = [rid for rid, review in reviews.items() if rule(review, f)]
+        assert [index.review_ids[n] for n in numbers] == expected, f
+        assert index.passages(numbers).tolist() == [i for i, p in enumerate(passages) if p.review_id in expected], f
