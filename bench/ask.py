@@ -35,16 +35,17 @@ def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
                 v = model.encode([q], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
                 index.search(v, 5)
 
+            hybrid = engine.retrieval_settings(mode="hybrid")
             for q in QUESTIONS:  # warm-up
                 floor(q)
                 engine.ask(q)
-                engine.ask(q, mode="hybrid")
+                engine.ask(q, retrieval=hybrid)
             floor_s, ask_s, hybrid_s = [], [], []
             for _ in range(rounds):
                 for q in QUESTIONS:  # interleaved, so drift on a shared machine hits all alike
                     floor_s.append(timed(lambda: floor(q)))
                     ask_s.append(timed(lambda: engine.ask(q)))
-                    hybrid_s.append(timed(lambda: engine.ask(q, mode="hybrid")))
+                    hybrid_s.append(timed(lambda: engine.ask(q, retrieval=hybrid)))
         finally:
             embedder._cache_size = saved_cache
     result = {"ask_p50_ms": round(p50(ask_s) * 1000, 2), "floor_p50_ms": round(p50(floor_s) * 1000, 2),

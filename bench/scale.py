@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from qa.engine import Engine, Settings  # noqa: E402
 from qa.lexical import Lexical  # noqa: E402
 from qa.records import Passage, Review, Source  # noqa: E402
+from qa.retrieve import Filters  # noqa: E402
 from qa.store import BuildReport, IndexFeeder, Store, choose_factory, new_index, tune_for_search  # noqa: E402
 
 DIM = 384
@@ -127,7 +128,7 @@ def measure(size: int, rounds: int) -> dict:
     film = store.reviews[next(iter(store.reviews))].film
     for q in QUESTIONS:  # warm-up: term caches, the ranker, lazy indexes
         engine.ask(q)
-        engine.ask(q, film=film)
+        engine.ask(q, filters=Filters(film=film))
     plain, filtered = [], []
     for _ in range(rounds):
         for q in QUESTIONS:
@@ -135,7 +136,7 @@ def measure(size: int, rounds: int) -> dict:
             engine.ask(q)
             plain.append(time.perf_counter() - t)
             t = time.perf_counter()
-            engine.ask(q, film=film)
+            engine.ask(q, filters=Filters(film=film))
             filtered.append(time.perf_counter() - t)
     return {"passages": len(store.passages), "reviews": len(store.reviews), "build_s": round(built, 1),
             "factory": store.manifest["index_factory"], "ask_p50_ms": round(statistics.median(plain) * 1000, 2),

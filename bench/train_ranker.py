@@ -67,10 +67,11 @@ def collect(folder: Path, embedder, cache: Path) -> Groups:
         if not query.answerable:
             continue
         filters = Filters(metadata=query.filter)
-        scope = engine.retriever.scope(filters)
-        pool = list(range(len(engine.store.passages))) if scope is None else scope.tolist()
+        scope = engine.scope(filters)
+        pool = list(range(len(engine.passages))) if scope is None else scope.tolist()
         relevant = relevant_passages(engine, query, pool, maps, from_dataset, dataset.evidence.get(query.id, []))
-        _, q, order, detail, _ = engine.search(clean_question(query.text)[0], query.history, retrieval, filters)
+        found = engine.search(clean_question(query.text)[0], query.history, filters, retrieval)
+        q, order, detail = found.query, found.order, found.detail
         labels = np.array([i in relevant for i in order], dtype=float)
         if not labels.any() or labels.all():  # nothing to learn from this query's order
             continue

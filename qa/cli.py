@@ -16,7 +16,7 @@ from pathlib import Path
 from .embed import configure_offline
 from .errors import QAError
 from .records import source_line
-from .retrieve import MODES, RetrievalSettings
+from .retrieve import MODES, Filters, RetrievalSettings
 
 JIT_QUERY_THRESHOLD = 5000
 
@@ -138,9 +138,9 @@ def cmd_batch(args) -> int:
             continue
         try:
             request = _batch_request(line, n)
-            answer = engine.ask(request["question"], history=request["history"], film=request["film"] or args.film,
-                                outlet=args.outlet, k=args.k)
-            out = answer_json(answer, engine.store.reviews)
+            answer = engine.ask(request["question"], request["history"],
+                                Filters(film=request["film"] or args.film, outlet=args.outlet))
+            out = answer_json(answer, engine.reviews)
         except (QAError, ValueError) as exc:
             failed += 1
             out = {"line": n, "error": str(exc)}
@@ -160,12 +160,11 @@ def cmd_ask(args) -> int:
         raise QAError("Give a question, or --batch FILE with one JSON question per line.")
     clean_question(args.question)  # an empty question fails before the model loads
     engine = _open(args)
-    answer = engine.ask(args.question, history=args.history or (), film=args.film, outlet=args.outlet,
-                        k=args.k)
+    answer = engine.ask(args.question, args.history or (), Filters(film=args.film, outlet=args.outlet))
     if args.json:
-        print(json.dumps(answer_json(answer, engine.store.reviews), ensure_ascii=False))
+        print(json.dumps(answer_json(answer, engine.reviews), ensure_ascii=False))
     else:
-        _print_answer(answer, engine.store.reviews, highlight=sys.stdout.isatty())
+        _print_answer(answer, engine.reviews, highlight=sys.stdout.isatty())
     return 0
 
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+import numpy as np
 
 from .answer import build_answer
 from .answer_types import TYPE_HINTS, question_type
@@ -17,7 +21,7 @@ from .errors import CorpusError
 from .passages import ChunkerSettings
 from .precision import resolve as resolve_precision
 from .rank import FEATURES as RANK_FEATURES, RANKER_VERSION
-from .records import Answer, Hit
+from .records import Answer, Hit, Passage, Review
 from .retrieve import Filters, Query, Retriever, RetrievalSettings, score_key
 from .store import ANN_THRESHOLD, BuildReport, Store, open_index
 
@@ -37,6 +41,18 @@ class Settings:
     ann_threshold: int = ANN_THRESHOLD
     query_cache: int = 1024  # questions whose vectors are kept (LRU); 0 switches the cache off
     precision: str = "auto"  # auto (bf16 where the CPU computes it natively, else fp32), fp32 or bf16
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What retrieval found for one question: the folded question, what was searched, every fused
+    candidate best first with its per-list scores, and the top k hits."""
+
+    folded: Folded
+    query: Query
+    order: list[int]
+    detail: dict[int, dict[str, float]]
+    hits: list[Hit]
 
 
 @dataclass(frozen=True)
@@ -132,20 +148,41 @@ class Engine:
             changes["per_review_cap"] = per_review_cap
         return replace(self.settings.retrieval, **changes) if changes else self.settings.retrieval
 
-    def search(self, question: str, history: list[str] | tuple[str, ...], retrieval: RetrievalSettings,
-               filters: Filters = Filters()) -> tuple[Folded, Query, list[int], dict, list[Hit]]:
-        """Fold the history in, retrieve, and return every stage (evals use the full fused order)."""
+    def search(self, question: str, history: list[str] | tuple[str, ...] = (), filters: Filters | None = None,
+               retrieval: RetrievalSettings | None = None) -> SearchResult:
+        """Fold the history in and retrieve: every stage, for evals and training (ask uses it too)."""
+        retrieval = retrieval or self.settings.retrieval
         folded = fold(question, [clean_question(h)[0] for h in history if h and str(h).strip()])
         query = self.retriever.query(question, folded.history_text)
-        order, detail = self.retriever.ranked(query, retrieval, filters)
-        return folded, query, order, detail, self.retriever.hits(order, detail, query, retrieval)
+        order, detail = self.retriever.ranked(query, retrieval, filters or Filters())
+        return SearchResult(folded, query, order, detail, self.retriever.hits(order, detail, query, retrieval))
+
+    # ------------------------------------------------------------ read-only views for callers
+
+    @property
+    def reviews(self) -> Mapping[str, Review]:
+        """Review id -> Review, read only."""
+        return MappingProxyType(self.store.reviews)
+
+    @property
+    def passages(self) -> Sequence[Passage]:
+        """Every passage, by position (its FAISS id)."""
+        return self.store.passages
+
+    def position_of(self, passage_id: str) -> int:
+        return self.store.position[passage_id]
+
+    def scope(self, filters: Filters) -> np.ndarray | None:
+        """Sorted positions of the passages the filters let through; None when nothing is filtered."""
+        return self.retriever.scope(filters)
 
     def prepare(self, question: str, history: list[str] | tuple[str, ...], retrieval: RetrievalSettings,
                 filters: Filters) -> Prepared:
         """Every stage before the answer decision: retrieval, the per-review view and the candidate
         sentences with their features (training reads these too, so it sees what serving sees)."""
         text, notices = clean_question(question)
-        folded, query, order, detail, hits = self.search(text, history, retrieval, filters)
+        found = self.search(text, history, filters, retrieval)
+        folded, query, order, detail, hits = found.folded, found.query, found.order, found.detail, found.hits
         per_review, in_scope = self._per_review(order, detail, query.vector, filters, score_key(retrieval.mode))
         typed: list[int] = []
         hints = TYPE_HINTS.get(question_type(text) or "")
@@ -156,14 +193,13 @@ class Engine:
         cands = candidates(text, query.lexical_text, query.vector, positions, self.store, self._terms)
         return Prepared(text, notices, folded, query, detail, hits, per_review, in_scope, cands)
 
-    def ask(self, question: str, history: list[str] | tuple[str, ...] = (), film: str | None = None,
-            outlet: str | None = None, review_ids: tuple[str, ...] | None = None, k: int | None = None,
-            mode: str | None = None, per_review_cap: int | None | str = "default",
-            metadata: dict | None = None) -> Answer:
-        """Answer one question. Raises BadQuestion for an empty one; never keeps state between calls."""
-        retrieval = self.retrieval_settings(k, mode, per_review_cap)
-        filters = Filters(film=film or None, outlet=outlet or None, review_ids=review_ids,
-                          metadata=metadata or {})
+    def ask(self, question: str, history: list[str] | tuple[str, ...] = (), filters: Filters | None = None,
+            retrieval: RetrievalSettings | None = None) -> Answer:
+        """Answer one question within `filters` (default: everything) with `retrieval` (default: the
+        engine's settings; `retrieval_settings(...)` derives variants). Raises BadQuestion for an empty
+        question; keeps no state between calls."""
+        retrieval = retrieval or self.settings.retrieval
+        filters = filters or Filters()
         p = self.prepare(question, history, retrieval, filters)
         key = score_key(retrieval.mode)
 

@@ -255,9 +255,9 @@ class EvalResult:
 def relevant_passages(engine, query: EvalQuery, pool: list[int], offset_maps: dict, from_dataset: bool,
                       evidence: list[tuple[str, int, int]]) -> set[int]:
     answers = [fold_text(a) for a in query.answers if a.strip()]
-    passages = engine.store.passages
+    passages = engine.passages
     spans = gold_spans(query, evidence, offset_maps, sorted({passages[i].review_id for i in pool}), from_dataset)
-    return {i for i in pool if span_answers(engine.store.reviews[passages[i].review_id].text,
+    return {i for i in pool if span_answers(engine.reviews[passages[i].review_id].text,
                                             (passages[i].start, passages[i].end),
                                             spans.get(passages[i].review_id, []), answers)}
 
@@ -296,7 +296,7 @@ def judge_reply(engine, query: EvalQuery, answer, offset_maps: dict, from_datase
                  for s in answer.answer_spans if s.kind == "sentence"]
     spans = gold_spans(query, evidence, offset_maps, sorted({r for r, _ in sentences}), from_dataset)
     answers = [fold_text(a) for a in query.answers if a.strip()]
-    right = tuple(span_answers(engine.store.reviews[r].text, span, spans.get(r, []), answers)
+    right = tuple(span_answers(engine.reviews[r].text, span, spans.get(r, []), answers)
                   for r, span in sentences)
     return ReplyJudgement(answer.answered, answer.confidence, right, answer.summary)
 
@@ -371,7 +371,6 @@ def _ranx_scores(qrels: dict, run: dict, metrics: list[str]) -> dict[str, float]
 def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str | None = None, k: int = 10,
                      per_review_cap: int | None | str = "default", progress: bool = True) -> EvalResult:
     """Ask every query (with its history and filter), judge relevance over its pool, score with ranx."""
-    import numpy as np
     from tqdm import tqdm
 
     from .chat import clean_question
@@ -387,13 +386,12 @@ def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str | No
     review_run: dict[str, dict[str, float]] = {}
     for query in tqdm(dataset.queries, desc="Evaluating", unit="query", disable=not progress):
         filters = Filters(metadata=query.filter)
-        scope = engine.retriever.scope(filters)
-        pool = list(range(len(engine.store.passages))) if scope is None else scope.tolist()
+        scope = engine.scope(filters)
+        pool = list(range(len(engine.passages))) if scope is None else scope.tolist()
         relevant = relevant_passages(engine, query, pool, offset_maps, from_dataset,
                                      dataset.evidence.get(query.id, []))
-        answer = engine.ask(query.text, query.history, k=k, mode=mode, per_review_cap=per_review_cap,
-                            metadata=query.filter)
-        ranked = [engine.store.position[h.passage.id] for h in answer.hits[:k]]  # cited extras come after k
+        answer = engine.ask(query.text, query.history, filters, retrieval)
+        ranked = [engine.position_of(h.passage.id) for h in answer.hits[:k]]  # cited extras come after k
         first = next((n for n, i in enumerate(ranked, 1) if i in relevant), None)
         results.append(QueryResult(query, answer.query_used, ranked, relevant, first,
                                    judge_reply(engine, query, answer, offset_maps, from_dataset,
@@ -401,15 +399,15 @@ def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str | No
         if dataset.qrels is not None:  # review-level labels: the dataset's own, else from the relevant passages
             labels = {d: s for d, s in dataset.qrels.get(query.id, {}).items() if s > 0}
         else:
-            labels = {doc_id_of(engine.store.passages[i].review_id, from_dataset): 1 for i in relevant}
+            labels = {doc_id_of(engine.passages[i].review_id, from_dataset): 1 for i in relevant}
         if labels:
             review_qrels[query.id] = labels
-            order = engine.search(clean_question(query.text)[0], query.history, deep, filters)[2]
-            review_run[query.id] = maxp([doc_id_of(engine.store.passages[i].review_id, from_dataset) for i in order])
+            order = engine.search(clean_question(query.text)[0], query.history, filters, deep).order
+            review_run[query.id] = maxp([doc_id_of(engine.passages[i].review_id, from_dataset) for i in order])
         if not relevant:
             continue
-        qrels[query.id] = {engine.store.passages[i].id: 1 for i in relevant}
-        run[query.id] = {engine.store.passages[i].id: float(len(ranked) - n) for n, i in enumerate(ranked)}
+        qrels[query.id] = {engine.passages[i].id: 1 for i in relevant}
+        run[query.id] = {engine.passages[i].id: float(len(ranked) - n) for n, i in enumerate(ranked)}
         if not run[query.id]:
             run[query.id] = {"(nothing retrieved)": 0.0}
     metrics = _ranx_scores(qrels, run, METRICS)
@@ -475,8 +473,8 @@ def below_bars(values: dict[str, float], bars: list[tuple[str, float]]) -> list[
 # ---------------------------------------------------------------- outputs
 
 def _source(engine, position: int) -> str:
-    p = engine.store.passages[position]
-    return source_line(engine.store.reviews[p.review_id], p)
+    p = engine.passages[position]
+    return source_line(engine.reviews[p.review_id], p)
 
 
 def _snippet(text: str, width: int = 160) -> str:
@@ -496,7 +494,7 @@ def per_query_rows(result: EvalResult, engine) -> list[dict]:
                "first_relevant_rank": "" if r.first_relevant is None else r.first_relevant,
                "relevant_in_pool": len(r.relevant)}
         for n, i in enumerate(r.ranked[:3], 1):
-            row.update({f"top{n}_text": _snippet(engine.store.passages[i].text), f"top{n}_source": _source(engine, i),
+            row.update({f"top{n}_text": _snippet(engine.passages[i].text), f"top{n}_source": _source(engine, i),
                         f"top{n}_relevant": int(i in r.relevant)})
         rows.append(row)
     return rows
@@ -646,7 +644,7 @@ def report_markdown(result: EvalResult, engine) -> str:
             lines.append(f"- answers: {' | '.join(r.query.answers)}")
         for n, i in enumerate(r.ranked[:3], 1):
             mark = "✓" if i in r.relevant else "✗"
-            lines.append(f"- {n}. {mark} {_snippet(engine.store.passages[i].text, 140)} ({_source(engine, i)})")
+            lines.append(f"- {n}. {mark} {_snippet(engine.passages[i].text, 140)} ({_source(engine, i)})")
         lines.append("")
     excluded = [r for r in result.results if r.excluded]
     if excluded:

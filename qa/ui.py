@@ -18,7 +18,7 @@ from .chat import clean_question
 from .engine import Engine, Settings
 from .errors import BadQuestion, QAError
 from .records import Answer, Hit, source_line
-from .retrieve import MODES, RetrievalSettings
+from .retrieve import MODES, Filters, RetrievalSettings
 
 EXAMPLE_POOL = [  # shown when the corpus mentions the word, so examples fit the reviews loaded
     ("Who composed the score?", "score"),
@@ -109,7 +109,7 @@ def _safe_url(url: str | None) -> str | None:
 def card_html(hit: Hit, engine: Engine, exact: tuple[int, int] | None = None) -> str:
     """One passage card; `exact` (review offsets inside the highlight) marks the exact answer."""
     p = hit.passage
-    review = engine.store.reviews[p.review_id]
+    review = engine.reviews[p.review_id]
     s, e = hit.highlight[0] - p.start, hit.highlight[1] - p.start
     marked = html.escape(p.text[s:e])
     if exact is not None and hit.highlight[0] <= exact[0] < exact[1] <= hit.highlight[1]:
@@ -125,7 +125,7 @@ def card_html(hit: Hit, engine: Engine, exact: tuple[int, int] | None = None) ->
     if url:
         meta.append(f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer nofollow">'
                     "read the review</a>")
-    if len(engine.store.films()) > 1:
+    if len(engine.films()) > 1:
         meta.append(html.escape(review.film))
     meta.append(f"¶ {p.paragraph} · chars {p.start}–{p.end}")
     css, words = match_label(hit, engine.answer_model.threshold)
@@ -253,9 +253,9 @@ def respond(message: str, history: list, film: str | None, review_title: str | N
         if review_title and review_title.startswith(OUTLET_PREFIX):
             outlet = review_title[len(OUTLET_PREFIX):]
         elif review_title and review_title != ALL_REVIEWS:
-            ids = tuple(r.id for r in engine.store.reviews.values() if r.title == review_title)
-        answer = engine.ask(message, history=user_turns(history), film=None if film in (None, "", ALL_FILMS) else film,
-                            outlet=outlet, review_ids=ids, k=int(k))
+            ids = tuple(r.id for r in engine.reviews.values() if r.title == review_title)
+        filters = Filters(film=None if film in (None, "", ALL_FILMS) else film, outlet=outlet, review_ids=ids)
+        answer = engine.ask(message, user_turns(history), filters, engine.retrieval_settings(k=int(k)))
     except QAError as exc:
         text = escape_markdown(str(exc))
         yield shown + [_message("assistant", text)], "", cards_html((), None), "", "", turn_markdown(message, text)
@@ -267,19 +267,19 @@ def respond(message: str, history: list, film: str | None, review_title: str | N
     searched = f"Searched for: {escape_markdown(answer.query_used)}"
     reply = reply_markdown(answer)
     yield (shown + [_message("assistant", reply)], "", cards_html(answer.hits, engine, answer=answer),
-           per_review_html(answer, engine), searched, turn_markdown(message, reply, answer, engine.store.reviews))
+           per_review_html(answer, engine), searched, turn_markdown(message, reply, answer, engine.reviews))
 
 
 def examples_for(engine: Engine) -> list[str]:
-    text = " ".join(r.text.casefold() for r in engine.store.reviews.values())
+    text = " ".join(r.text.casefold() for r in engine.reviews.values())
     return [q for q, word in EXAMPLE_POOL if word in text][:MAX_EXAMPLES]
 
 
 def api_ask(question: str, loader: EngineLoader, film: str = "", k: int = 5,
             history: list[str] | None = None) -> dict:
     engine = loader.get()
-    answer = engine.ask(question, history=history or (), film=film or None, k=int(k))
-    return answer_json(answer, engine.store.reviews)
+    answer = engine.ask(question, history or (), Filters(film=film or None), engine.retrieval_settings(k=int(k)))
+    return answer_json(answer, engine.reviews)
 
 
 # ---------------------------------------------------------------- the Evaluate tab
@@ -303,8 +303,8 @@ def misses_html(rows: list[dict]) -> str:
     return "".join(out) + "</table>"
 
 
-def _png(draw) -> "PIL.Image.Image":
-    """A matplotlib drawing (a function of a binary file object) as an image, without a file on disk."""
+def _png(draw):
+    """A matplotlib drawing (a function of a binary file object) as a PIL image, without a file on disk."""
     import io
 
     from PIL import Image
@@ -428,8 +428,8 @@ def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir:
             def on_load():
                 engine = loader.get()
                 films = engine.films()
-                titles = sorted({r.title for r in engine.store.reviews.values()})
-                titles += sorted({OUTLET_PREFIX + r.source.outlet for r in engine.store.reviews.values() if r.source.outlet})
+                titles = sorted({r.title for r in engine.reviews.values()})
+                titles += sorted({OUTLET_PREFIX + r.source.outlet for r in engine.reviews.values() if r.source.outlet})
                 examples = examples_for(engine)
                 updates = [gr.update(choices=[ALL_FILMS, *films], visible=len(films) > 1),
                            gr.update(choices=[ALL_REVIEWS, *titles])]

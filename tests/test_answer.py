@@ -16,6 +16,7 @@ from qa.answer_types import answer_candidates, best_candidate, question_type
 from qa.decide import FEATURES, AnswerModel, Candidate, Linear, Trees, load_model
 from qa.errors import AnswerModelError
 from qa.records import Hit, Passage, Review
+from qa.retrieve import Filters
 
 from .conftest import ROOT
 
@@ -287,7 +288,7 @@ def test_coverage_counts_every_review_in_scope_past_the_per_review_limit(tmp_pat
     assert len(engine.store.reviews) == 24 > PER_REVIEW_LIMIT
     assert answer.in_scope == 24 and answer.coverage.endswith("of 24 reviews address this question.")
     assert len(answer.per_review) <= PER_REVIEW_LIMIT
-    only = engine.ask("Who composed the score?", film="Other Film")
+    only = engine.ask("Who composed the score?", filters=Filters(film="Other Film"))
     assert only.in_scope == 21 and only.coverage.endswith("of 21 reviews address this question.")
-    escape = engine.ask("Who composed the score?", film="Escape (2024)")
+    escape = engine.ask("Who composed the score?", filters=Filters(film="Escape (2024)"))
     assert escape.coverage.endswith("of 3 reviews address this question.") and escape.answered

@@ -52,7 +52,7 @@ def test_serving_scores_are_the_ranker_on_the_training_features(engine):
     assert set(served_order) == set(order)
     assert {i: served[i]["ranked"] for i in served_order} == pytest.approx(expected)
     assert served_order == sorted(order, key=lambda i: (-expected[i], i))
-    answer = engine.ask("Who composed the score?", mode="ranked")
+    answer = engine.ask("Who composed the score?", retrieval=engine.retrieval_settings(mode="ranked"))
     assert answer.hits[0].score == pytest.approx(answer.hits[0].scores["ranked"])  # ranked mode shows its own score
 
 

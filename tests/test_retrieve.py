@@ -5,7 +5,7 @@ import pytest
 from qa.chat import clean_question, fold, is_follow_up
 from qa.errors import BadQuestion
 from qa.lexical import Lexical
-from qa.retrieve import RetrievalSettings, cap_per_review, rrf
+from qa.retrieve import Filters, RetrievalSettings, cap_per_review, rrf
 
 # ---------------------------------------------------------------- formulas
 
@@ -92,7 +92,7 @@ def _review_text(engine, hit):
 
 def test_who_composed_the_score_puts_dalpalan_first(engine):
     for mode in ("dense", "bm25", "hybrid"):
-        answer = engine.ask("Who composed the score?", mode=mode)
+        answer = engine.ask("Who composed the score?", retrieval=engine.retrieval_settings(mode=mode))
         top = answer.hits[0]
         assert "Dalpalan" in top.passage.text, mode
         s, e = top.highlight
@@ -101,14 +101,14 @@ def test_who_composed_the_score_puts_dalpalan_first(engine):
 
 
 def test_bm25_alone_finds_94_minutes(engine):
-    answer = engine.ask("94 minutes", mode="bm25", k=1)
+    answer = engine.ask("94 minutes", retrieval=engine.retrieval_settings(mode="bm25", k=1))
     assert "94 minutes" in answer.hits[0].passage.text
 
 
 def test_highlights_lie_inside_their_passage_and_cover_whole_sentences(engine):
     for q in ["Who composed the score?", "Did critics like the pacing?", "Where did the reviewer see the film?",
               "What is the Rotten Tomatoes score?", "Who plays the villain?"]:
-        for hit in engine.ask(q, k=8).hits:
+        for hit in engine.ask(q, retrieval=engine.retrieval_settings(k=8)).hits:
             p = hit.passage
             s, e = hit.highlight
             assert p.start <= s < e <= p.end
@@ -116,12 +116,12 @@ def test_highlights_lie_inside_their_passage_and_cover_whole_sentences(engine):
 
 
 def test_per_review_cap_spreads_the_top_k(engine):
-    answer = engine.ask("How was the acting?", k=5)
+    answer = engine.ask("How was the acting?", retrieval=engine.retrieval_settings(k=5))
     counts = {}
     for h in answer.hits[:5]:  # a cited passage from further down may follow the top k
         counts[h.passage.review_id] = counts.get(h.passage.review_id, 0) + 1
     assert max(counts.values()) <= 2 and len(counts) == 3
-    uncapped = engine.ask("How was the acting?", k=5, per_review_cap=None)
+    uncapped = engine.ask("How was the acting?", retrieval=engine.retrieval_settings(k=5, per_review_cap=None))
     order, detail = engine.retriever.ranked(engine.retriever.query("How was the acting?"), RetrievalSettings(k=5))
     assert [h.passage for h in uncapped.hits[:5]] == [engine.store.passages[i] for i in order[:5]]
 
@@ -142,17 +142,17 @@ def test_what_each_review_says(engine):
 
 
 def test_film_filter(engine):
-    assert engine.ask("Who composed the score?", film="Escape (2024)").hits
-    answer = engine.ask("Who composed the score?", film="Some other film")
+    assert engine.ask("Who composed the score?", filters=Filters(film="Escape (2024)")).hits
+    answer = engine.ask("Who composed the score?", filters=Filters(film="Some other film"))
     assert answer.hits == () and "No passage" in answer.summary
 
 
 def test_unknown_fusion_is_refused_and_single_list_modes_show_their_own_score(engine):
     with pytest.raises(ValueError, match="fusion must be one of convex, rrf, not 'convx'"):
         RetrievalSettings(fusion="convx")
-    bm25 = engine.ask("Who composed the score?", mode="bm25").hits[0]
+    bm25 = engine.ask("Who composed the score?", retrieval=engine.retrieval_settings(mode="bm25")).hits[0]
     assert bm25.score == bm25.scores["bm25"] > 1.0  # a BM25 score, not 1/(60 + rank)
-    dense = engine.ask("Who composed the score?", mode="dense").hits[0]
+    dense = engine.ask("Who composed the score?", retrieval=engine.retrieval_settings(mode="dense")).hits[0]
     assert dense.score == dense.scores["dense"]
 
 

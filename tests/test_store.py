@@ -9,6 +9,7 @@ import pytest
 from qa.engine import Engine, Settings
 from qa.errors import IndexCorrupt, IndexMismatch, IndexNotBuilt
 from qa.passages import ChunkerSettings
+from qa.retrieve import Filters
 from qa.store import load_store, open_index
 
 QUESTIONS = ["Who composed the score?", "How long is the film?", "Did critics like the pacing?"]
@@ -146,7 +147,7 @@ def test_ivf_index_is_trained_from_stored_vectors_and_filters_like_flat(tmp_path
 
     folder = tmp_path / "index"
     flat_engine = Engine.open(Settings(corpus_dir=corpus_copy, index_dir=folder), embedder=embedder, progress=False)
-    flat_answers = {q: flat_engine.ask(q, review_ids=("escape-2024/002_03b15f6e9896f6a9",)) for q in
+    flat_answers = {q: flat_engine.ask(q, filters=Filters(review_ids=("escape-2024/002_03b15f6e9896f6a9",))) for q in
                     ["Who composed the score?", "How long is the film?"]}
     ivf_engine = Engine.open(Settings(corpus_dir=corpus_copy, index_dir=folder, index_factory="IVF4,Flat"),
                              embedder=embedder, progress=False)
@@ -154,7 +155,7 @@ def test_ivf_index_is_trained_from_stored_vectors_and_filters_like_flat(tmp_path
     inner = faiss.downcast_index(ivf_engine.store.vectors.index)
     assert isinstance(inner, faiss.IndexIVFFlat) and inner.is_trained and inner.nprobe == 4  # min(lists, max(8, ...))
     for q, expected in flat_answers.items():  # every list probed: the same passages and scores as exact search
-        got = ivf_engine.ask(q, review_ids=("escape-2024/002_03b15f6e9896f6a9",))
+        got = ivf_engine.ask(q, filters=Filters(review_ids=("escape-2024/002_03b15f6e9896f6a9",)))
         assert got.hits
         assert [(h.passage.id, round(h.score, 5)) for h in got.hits] == \
                [(h.passage.id, round(h.score, 5)) for h in expected.hits]

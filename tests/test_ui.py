@@ -103,7 +103,7 @@ def test_downloaded_conversation_holds_each_turn_as_on_screen_with_its_citations
     assert text.count("**Question:**") == 2 and text.index("Who composed") < text.index("capital of France")
     for history in (first[0], second[0]):
         assert history[-1]["content"][0]["text"] in text  # each reply exactly as the chat shows it
-    answer = engine.ask("Who composed the score?", k=3)
+    answer = engine.ask("Who composed the score?", retrieval=engine.retrieval_settings(k=3))
     for span in answer.answer_spans:
         hit = answer.hits[span.rank - 1]
         assert f"\\[{hit.rank}\\] {escape_markdown(source_line(engine.store.reviews[hit.passage.review_id], hit.passage))}" in text
