@@ -18,7 +18,7 @@ from _common import ROOT  # noqa: F401  (puts the project on sys.path)
 
 from build import make_corpus
 from qa.embed import Embedder, ModelInfo
-from qa.store import open_index
+from qa.build import open_index
 
 
 class StubEmbedder:
@@ -44,9 +44,9 @@ def main() -> None:
     passages, mode = int(sys.argv[1]), sys.argv[2]
     embedder = StubEmbedder() if mode == "stub" else Embedder()
     import bm25s, faiss, pysbd, sentence_transformers  # noqa: F401,E401  (imports are not the build's memory)
-    from qa.store import _versions
+    from qa.store import library_versions
 
-    _versions()
+    library_versions()
     with tempfile.TemporaryDirectory() as tmp:
         make_corpus(Path(tmp) / "corpus", max(1, round(passages / 52)))
         base = _rss_mb()

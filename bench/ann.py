@@ -15,7 +15,7 @@ import numpy as np
 from _common import p50
 
 INDEX_TYPES = {
-    # name: (factory string, search-time parameters); "store" = built and tuned as qa.store builds it
+    # name: (factory string, search-time parameters); "store" = built and tuned as qa.build builds it
     "Flat": ("Flat", {}),
     "store default (IVF,Flat)": ("store", {}),
     "IVF1024,SQ8": ("IVF1024,SQ8", {"nprobe": 16}),
@@ -24,9 +24,9 @@ INDEX_TYPES = {
 
 
 def _store_index(data: np.ndarray):
-    """The index `qa.store` builds above its threshold: IVF<sqrt(n)>,Flat fed in batches of 512 through
+    """The index `qa.build` builds above its threshold: IVF<sqrt(n)>,Flat fed in batches of 512 through
     IndexFeeder (trained on the first 40 vectors per list), with its search-time nprobe."""
-    from qa.store import IndexFeeder, choose_factory, new_index, tune_for_search
+    from qa.vectors import IndexFeeder, choose_factory, new_index, tune_for_search
 
     factory = choose_factory(len(data), None, ann_threshold=0)
     feeder = IndexFeeder(new_index(factory, data.shape[1]))

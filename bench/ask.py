@@ -26,7 +26,7 @@ def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine.open(Settings(corpus_dir=ROOT / "corpus", index_dir=Path(tmp) / "index", query_cache=0),
                              embedder=embedder, progress=False)
-        saved_cache, embedder._cache_size = embedder._cache_size, 0
+        saved_cache, embedder.query_cache_size = embedder.query_cache_size, 0
         try:
             index = engine.store.vectors
             model = embedder.model
@@ -47,7 +47,7 @@ def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
                     ask_s.append(timed(lambda: engine.ask(q)))
                     hybrid_s.append(timed(lambda: engine.ask(q, retrieval=hybrid)))
         finally:
-            embedder._cache_size = saved_cache
+            embedder.query_cache_size = saved_cache
     result = {"ask_p50_ms": round(p50(ask_s) * 1000, 2), "floor_p50_ms": round(p50(floor_s) * 1000, 2),
               "hybrid_ask_p50_ms": round(p50(hybrid_s) * 1000, 2), "retriever": RetrievalSettings().mode}
     result["ask_over_floor"] = round(result["ask_p50_ms"] / result["floor_p50_ms"], 3)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from _common import ROOT, timed
 
-from qa import store as store_module
 from qa.embed import Embedder
-from qa.store import open_index
+from qa.build import open_index
 
 
 def make_corpus(target: Path, copies: int) -> None:
@@ -39,12 +38,8 @@ def measure(embedder: Embedder | None = None, copies: int = 6, repeats: int = 2)
             encode_s += timed(lambda: embedder.model.encode(texts, batch_size=64, normalize_embeddings=True,
                                                             show_progress_bar=False))
             build_s += timed(lambda: open_index(corpus, Path(tmp) / "index", embedder, rebuild=True, progress=False))
-            store_module.SORT_BY_LENGTH = False
-            try:
-                unsorted_s += timed(lambda: open_index(corpus, Path(tmp) / "index", embedder, rebuild=True,
-                                                       progress=False))
-            finally:
-                store_module.SORT_BY_LENGTH = True
+            unsorted_s += timed(lambda: open_index(corpus, Path(tmp) / "index", embedder, rebuild=True,
+                                                   progress=False, sort_by_length=False))
     n = len(texts) * repeats
     result = {"build_passages": len(texts), "encode_per_s": round(n / encode_s, 1), "build_per_s": round(n / build_s, 1),
               "build_unsorted_per_s": round(n / unsorted_s, 1)}

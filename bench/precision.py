@@ -18,15 +18,15 @@ from build import make_corpus
 from qa.embed import Embedder
 from qa.engine import Engine, Settings
 from qa.precision import resolve
-from qa.store import open_index
+from qa.build import open_index
 
 
 def measure(embedder: Embedder | None = None, copies: int = 6, repeats: int = 2, rounds: int = 10) -> dict:
     embedder = embedder or Embedder()
     chosen, why = resolve("auto")
     precisions = ["fp32", chosen] if chosen != "fp32" else ["fp32"]
-    saved, saved_cache = embedder.precision, embedder._cache_size
-    embedder._cache_size = 0  # every ask pays for its encode, as in bench/ask.py
+    saved, saved_cache = embedder.precision, embedder.query_cache_size
+    embedder.query_cache_size = 0  # every ask pays for its encode, as in bench/ask.py
     build_s = dict.fromkeys(precisions, 0.0)
     ask_s: dict[str, list[float]] = {p: [] for p in precisions}
     try:
@@ -54,7 +54,7 @@ def measure(embedder: Embedder | None = None, copies: int = 6, repeats: int = 2,
                         embedder.precision = p
                         ask_s[p].append(timed(lambda: engine.ask(q)))
     finally:
-        embedder.precision, embedder._cache_size = saved, saved_cache
+        embedder.precision, embedder.query_cache_size = saved, saved_cache
     out = {"auto_precision": chosen, "auto_why": why, "build_passages": passages}
     for p in precisions:
         out[f"build_per_s_{p}"] = round(passages * repeats / build_s[p], 1)

@@ -157,7 +157,7 @@ def main() -> None:
                                                rounds=3 if quick else 10)
     if not quick:  # each of these starts fresh processes that load the model (7 s each)
         with tempfile.TemporaryDirectory() as tmp:
-            from qa.store import open_index
+            from qa.build import open_index
 
             index_dir = Path(tmp) / "index"
             open_index(ROOT / "corpus", index_dir, embedder, progress=False)

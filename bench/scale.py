@@ -34,7 +34,9 @@ from qa.engine import Engine, Settings  # noqa: E402
 from qa.lexical import Lexical  # noqa: E402
 from qa.records import Passage, Review, Source  # noqa: E402
 from qa.retrieve import Filters  # noqa: E402
-from qa.store import BuildReport, IndexFeeder, Store, choose_factory, new_index, tune_for_search  # noqa: E402
+from qa.build import BuildReport  # noqa: E402
+from qa.store import Store  # noqa: E402
+from qa.vectors import IndexFeeder, choose_factory, new_index, tune_for_search  # noqa: E402
 
 DIM = 384
 PASSAGES_PER_REVIEW = 10

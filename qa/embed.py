@@ -94,7 +94,7 @@ class Embedder:
         self.precision = precision  # what encode and encode_passages run at; may be changed between calls
         self._bf16 = None  # a bf16 copy of the model, made on first use
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._cache_size = query_cache_size
+        self.query_cache_size = query_cache_size  # questions whose vectors are kept (LRU); 0 switches it off
         self._lock = threading.Lock()
         # Questions asked at the same moment (several users, one server) share a forward pass.
         self._queries = Coalescer(self.encode, max_batch=32)
@@ -135,7 +135,7 @@ class Embedder:
     def encode_query(self, text: str) -> np.ndarray:
         """One question's vector, shape (dim,). Repeated questions come from an LRU cache; questions
         from other threads that arrive while the model is busy are encoded in one batch with this one."""
-        if self._cache_size <= 0:
+        if self.query_cache_size <= 0:
             return self._queries.run(text)
         key = (self.precision, text)
         with self._lock:  # the app serves several users from threads
@@ -147,7 +147,7 @@ class Embedder:
         vector.setflags(write=False)
         with self._lock:
             self._cache[key] = vector
-            while len(self._cache) > self._cache_size:
+            while len(self._cache) > self.query_cache_size:
                 self._cache.popitem(last=False)
         return vector
 

@@ -23,7 +23,9 @@ from .precision import resolve as resolve_precision
 from .rank import FEATURES as RANK_FEATURES, RANKER_VERSION
 from .records import Answer, Hit, Passage, Review
 from .retrieve import Filters, Query, Retriever, RetrievalSettings, score_key
-from .store import ANN_THRESHOLD, BuildReport, Store, open_index
+from .build import BuildReport, open_index
+from .store import Store
+from .vectors import ANN_THRESHOLD
 
 PER_REVIEW_LIMIT = 20  # "what each review says" lists at most this many reviews
 CANDIDATE_DEPTH = 20  # fused passages whose sentences the answer decision weighs (besides the hits shown)

@@ -16,7 +16,8 @@ import numpy as np
 
 from .chat import searched_text
 from .records import Hit, Review
-from .store import Store, search_parameters
+from .store import Store
+from .vectors import search_parameters
 
 MODES = ("dense", "bm25", "hybrid", "ranked")  # ranked: the hybrid candidates re-ranked by qa/rank.py
 FUSIONS = ("convex", "rrf")

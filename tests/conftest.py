@@ -44,7 +44,7 @@ def embedder():
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory, embedder):
     """(corpus dir, index dir) of the seed corpus, built once."""
-    from qa.store import open_index
+    from qa.build import open_index
 
     folder = tmp_path_factory.mktemp("seed") / "index"
     open_index(SEED_CORPUS, folder, embedder, progress=False)

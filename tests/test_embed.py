@@ -85,13 +85,13 @@ def test_coalescer_respects_max_batch_and_hands_errors_to_that_batch_only():
 
 def test_questions_from_threads_share_forward_passes_and_match_one_at_a_time(embedder):
     alone = np.vstack([embedder.encode([q])[0] for q in QUESTIONS])
-    saved, embedder._cache_size = embedder._cache_size, 0  # every question must reach the model
+    saved, embedder.query_cache_size = embedder.query_cache_size, 0  # every question must reach the model
     try:
         before = embedder._queries.batches
         together = _run_together(len(QUESTIONS), lambda i: embedder.encode_query(QUESTIONS[i]))
         batches = embedder._queries.batches - before
     finally:
-        embedder._cache_size = saved
+        embedder.query_cache_size = saved
     assert np.abs(np.vstack(together) - alone).max() < 1e-5
     assert batches < len(QUESTIONS)  # at least two questions shared a forward pass
 

@@ -14,7 +14,8 @@ from hypothesis import given, settings, strategies as st
 from qa.engine import Engine, Settings
 from qa.errors import DatasetError
 from qa.evals import load_dataset
-from qa.store import load_store, open_index
+from qa.build import open_index
+from qa.store import load_store
 
 from .conftest import ROOT, SEED_CORPUS
 

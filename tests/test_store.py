@@ -10,7 +10,8 @@ from qa.engine import Engine, Settings
 from qa.errors import IndexCorrupt, IndexMismatch, IndexNotBuilt
 from qa.passages import ChunkerSettings
 from qa.retrieve import Filters
-from qa.store import load_store, open_index
+from qa.build import open_index
+from qa.store import load_store
 
 QUESTIONS = ["Who composed the score?", "How long is the film?", "Did critics like the pacing?"]
 
@@ -163,7 +164,7 @@ def test_ivf_index_is_trained_from_stored_vectors_and_filters_like_flat(tmp_path
 
 
 def test_default_index_kind_by_corpus_size():
-    from qa.store import choose_factory, ivf_lists
+    from qa.vectors import choose_factory, ivf_lists
 
     assert choose_factory(199_999, None, 200_000) == "Flat"
     assert choose_factory(200_000, None, 200_000) == f"IVF{ivf_lists(200_000)},Flat" == "IVF512,Flat"
