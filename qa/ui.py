@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 from .answer import answer_json
 from .chat import clean_question
+from .config import EVAL_CACHE, EVALS_DIR
 from .engine import Engine, Settings
 from .errors import BadQuestion, QAError
 from .records import Answer, Hit, source_line
@@ -366,7 +367,7 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
 # ---------------------------------------------------------------- layout
 
 
-def build_demo(loader: EngineLoader, evals_dir: Path = Path("evals"), cache_dir: Path = Path(".cache/evals"),
+def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Path = EVAL_CACHE,
                noop_endpoint: bool = False, ask_concurrency: int = 8):
     """The Blocks app. Building it loads no model and reads no index; that happens on first use."""
     import tempfile

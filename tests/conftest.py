@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+from qa.embed import configure_offline  # light: the model loads on first use
+
+configure_offline()  # the app's own offline settings, before gradio or the model is imported
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # as the CLI does for small eval sets: no 15 s compile
 
 ROOT = Path(__file__).resolve().parent.parent
