@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+RAY_STAMP := $(VENV)/.ray-stamp
 LOCK_VENV := .cache/lock-venv
 
 .PHONY: run test test-fast index bench chromium clean lock
@@ -33,7 +34,12 @@ index: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python app.py
 
-test: $(STAMP) chromium
+# Ray (for `qa index --engine ray` and its tests) is installed for the tests only; `make run` never needs it.
+$(RAY_STAMP): $(STAMP) requirements-ray.lock
+	$(BIN)/python -m pip install -q -r requirements-ray.lock
+	touch $(RAY_STAMP)
+
+test: $(STAMP) $(RAY_STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -47,6 +53,8 @@ lock:
 	$(LOCK_VENV)/bin/python -m pip install -q pip-tools
 	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --strip-extras --allow-unsafe --no-emit-find-links \
 		--no-emit-index-url --output-file requirements.lock requirements.txt
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --strip-extras --allow-unsafe --no-emit-find-links \
+		--no-emit-index-url --output-file requirements-ray.lock requirements-ray.txt
 
 clean:
 	rm -rf $(VENV) index .pytest_cache

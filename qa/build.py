@@ -159,10 +159,11 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
                chunker: ChunkerSettings = ChunkerSettings(), rebuild: bool = False,
                progress: bool = True, index_factory: str | None = None,
                ann_threshold: int = ANN_THRESHOLD, stamp: dict | None = None,
-               sort_by_length: bool = True) -> tuple[Store, BuildReport]:
+               sort_by_length: bool = True, engine: str = "local", workers: int = 2) -> tuple[Store, BuildReport]:
     """Load the index if it is current; otherwise update or rebuild it from the corpus, then load it.
     `stamp` adds fields to the manifest of a new build (the engine records its ranker version there);
-    `sort_by_length` batches passages of similar length together (bench/build.py measures it off).
+    `sort_by_length` batches passages of similar length together (bench/build.py measures it off);
+    `engine="ray"` embeds on Ray Data with `workers` model-holding actors (qa/distributed.py).
 
     A changed index type (factory or threshold) is an update that re-embeds nothing: the stored
     vectors are copied into the new index."""
@@ -210,7 +211,7 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
     try:
         _embed_and_finish(tmp, folder, embedder, chunker, corpus, passages, reuse, fresh, old, progress,
                           choose_factory(len(passages), index_factory, ann_threshold), index_setting, stamp,
-                          sort_by_length)
+                          sort_by_length, engine, workers)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -225,7 +226,7 @@ def open_index(corpus_dir: str | os.PathLike, index_dir: str | os.PathLike, embe
 def _embed_and_finish(tmp: Path, folder: Path, embedder: Embedder, chunker: ChunkerSettings, corpus: Corpus,
                       passages: list[Passage], reuse: list[tuple[int, int]], fresh: list[int], old: Store | None,
                       progress: bool, factory: str, index_setting: dict, stamp: dict | None = None,
-                      sort_by_length: bool = True) -> None:
+                      sort_by_length: bool = True, engine: str = "local", workers: int = 2) -> None:
     from tqdm import tqdm
 
     dim = embedder.info.dim
@@ -244,12 +245,26 @@ def _embed_and_finish(tmp: Path, folder: Path, embedder: Embedder, chunker: Chun
     if sort_by_length:
         fresh.sort(key=lambda i: -len(passages[i].text))  # similar lengths share a batch: less padding
     bar = tqdm(total=len(fresh), unit="passage", desc="Embedding", disable=not progress or not fresh)
-    for b in range(0, len(fresh), EMBED_BATCH):
-        batch = fresh[b : b + EMBED_BATCH]
-        texts = [passages[i].text for i in batch]
-        spans = [[(s - passages[i].start, e - passages[i].start) for s, e in passages[i].sentences] for i in batch]
-        vectors, sentence_vectors = embedder.encode_passages(texts, spans, sort_by_length=sort_by_length)
-        feeder.add(vectors, np.asarray(batch, dtype=np.int64))
+
+    def spans_of(i: int) -> list[tuple[int, int]]:
+        return [(s - passages[i].start, e - passages[i].start) for s, e in passages[i].sentences]
+
+    if engine == "ray" and fresh:
+        from .distributed import ray_embed
+
+        embedded = ray_embed([passages[i].text for i in fresh], [spans_of(i) for i in fresh], fresh, embedder.model_name,
+                             embedder.precision, dim, workers)
+    else:
+        def local():
+            for b in range(0, len(fresh), EMBED_BATCH):
+                batch = fresh[b : b + EMBED_BATCH]
+                vectors, sentence_vectors = embedder.encode_passages(
+                    [passages[i].text for i in batch], [spans_of(i) for i in batch], sort_by_length=sort_by_length)
+                yield np.asarray(batch, dtype=np.int64), vectors, sentence_vectors
+
+        embedded = local()
+    for batch, vectors, sentence_vectors in embedded:
+        feeder.add(vectors, batch)
         for i, sv in zip(batch, sentence_vectors):
             all_sentences[first[i] : first[i + 1]] = sv
         bar.update(len(batch))

@@ -43,6 +43,7 @@ def _settings(args):
     return replace(base, **{k: v for k, v in given.items() if v is not None},
                    chunker=ChunkerSettings(words=args.chunk_words, overlap=args.chunk_overlap),
                    index_factory=args.index_factory, ann_threshold=args.ann_threshold,
+                   build_engine=getattr(args, "engine", "local"), build_workers=getattr(args, "workers", 2),
                    retrieval=replace(base.retrieval, **retrieval))
 
 
@@ -64,6 +65,10 @@ def _open(args, rebuild: bool = False):
 
 
 def cmd_index(args) -> int:
+    if args.engine == "ray":  # fail before the model loads when Ray is missing
+        from .distributed import preflight
+
+        preflight()
     _open(args, rebuild=args.rebuild)
     return 0
 
@@ -251,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or update the index")
     common(p)
     p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where passages are embedded: here (default) or on Ray Data (the cluster in $RAY_ADDRESS, "
+                        "else a local one); needs pip install 'ray[data]'")
+    p.add_argument("--workers", type=int, default=2, help="Ray workers, each loading the model once (default 2)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="ask a question")

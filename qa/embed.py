@@ -70,6 +70,7 @@ class Embedder:
     def __init__(self, model: str | None = None, device: str = "cpu", allow_download: bool = False,
                  query_cache_size: int = 1024, precision: str = "fp32"):
         model_id, target = resolve_model(model)
+        self.model_name = model  # as given (None: the packaged model), so another process can load the same
         if isinstance(target, Path) and not target.is_dir():
             raise ModelLoadError(f"The model folder {target} does not exist.")
         try:

@@ -43,6 +43,8 @@ class Settings:
     ann_threshold: int = ANN_THRESHOLD
     query_cache: int = 1024  # questions whose vectors are kept (LRU); 0 switches the cache off
     precision: str = "auto"  # auto (bf16 where the CPU computes it natively, else fp32), fp32 or bf16
+    build_engine: str = "local"  # where a build embeds: "local" (this process) or "ray" (qa/distributed.py)
+    build_workers: int = 2  # Ray workers, each holding the model
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class Engine:
         store, report = open_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunker,
                                    rebuild=rebuild, progress=progress, index_factory=settings.index_factory,
                                    ann_threshold=settings.ann_threshold,
-                                   stamp={"ranker": {"version": RANKER_VERSION, "features": list(RANK_FEATURES)}})
+                                   stamp={"ranker": {"version": RANKER_VERSION, "features": list(RANK_FEATURES)}},
+                                   engine=settings.build_engine, workers=settings.build_workers)
         if settings.precision == "auto":  # questions at the precision the passages were embedded at
             built = store.manifest.get("precision", "fp32")
             if built == "fp32" or (built == "bf16" and precision == "bf16"):
