@@ -30,8 +30,8 @@ class RayUnavailable(QAError):
 
 class EmbedWorker:
     """A Ray Data actor: loads the model once, then embeds batches of passages. The model and precision
-    are class attributes of a subclass made per build (`worker_class`), so no constructor argument sits
-    in Ray's object store (an actor that Ray restarts must be able to rebuild itself)."""
+    are class attributes of a subclass `ray_embed` makes per build, so no constructor argument sits in
+    Ray's object store (an actor that Ray restarts must be able to rebuild itself)."""
 
     model: str | None = None
     precision: str = "fp32"
