@@ -85,7 +85,8 @@ def _reachable(address: str, timeout: float = 3.0) -> bool:
 def ray_embed(texts: list[str], spans: list[list[tuple[int, int]]], positions: list[int], model: str | None,
               precision: str, dim: int, workers: int = 2) -> Iterator[tuple[np.ndarray, np.ndarray, list[np.ndarray]]]:
     """Embed passages on Ray; yields (positions, vectors, sentence vectors per passage) in input order."""
-    ray = require_ray()
+    require_ray()
+    import ray
     import ray.data  # noqa: F401  (configures its loggers; quieten them after)
 
     for name in ("ray", "ray.data", "ray.data._internal.execution.streaming_executor"):
