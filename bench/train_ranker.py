@@ -75,7 +75,7 @@ def collect(folder: Path, embedder, cache: Path) -> Groups:
         labels = np.array([i in relevant for i in order], dtype=float)
         if not labels.any() or labels.all():  # nothing to learn from this query's order
             continue
-        rows = features(q.text, q.lexical_text, q.vector, order, detail, engine.store, engine.retriever._terms)
+        rows = features(q.text, q.lexical_text, q.vector, order, detail, engine.store, engine.retriever.terms)
         xs.append(rows)
         ys.append(labels)
         sizes.append(len(order))

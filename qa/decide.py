@@ -246,13 +246,20 @@ def read_fitted_json(path: Path, name: str, script: str, error: type[Exception])
     return data
 
 
-def _share(wanted: set[str], have: set[str]) -> float:
+def share(wanted: set[str], have: set[str]) -> float:
+    """|wanted ∩ have| / |wanted| (0 for no wanted terms)."""
     return len(wanted & have) / len(wanted) if wanted else 0.0
 
 
 def _weighted_share(idf: dict[str, float], have: set[str]) -> float:
     total = sum(idf.values())
     return sum(w for t, w in idf.items() if t in have) / total if total > 0 else 0.0
+
+
+def content_terms(text: str) -> set[str]:
+    """The content terms of a question (tokenised and stemmed as BM25 does), its asking words dropped:
+    what the term-share features of the answer decision and of the ranker count."""
+    return set(terms(_ASKING_PHRASES.sub(" ", text), QUESTION_WORDS))
 
 
 def content_words(text: str) -> str:
@@ -284,12 +291,12 @@ def candidates(question: str, terms_text: str, vector: np.ndarray, positions: li
     follow-up) gives the content terms. One function for training and serving, so both see the same
     features.
     """
-    wanted = set(terms(_ASKING_PHRASES.sub(" ", terms_text), QUESTION_WORDS))
+    wanted = content_terms(terms_text)
     kind = question_type(question)
     focus = [w.strip(".,;:!?'\"()") for w in terms_text.casefold().split()]
     focus = [w for w in focus if len(w) > 3 and w not in QUESTION_WORDS]
     term_sets = {i: passage_terms(store, i, cache) for i in positions}
-    unseen = 1.0 - _share(wanted, set().union(*(t[0] for t in term_sets.values()))) if wanted and positions else 0.0
+    unseen = 1.0 - share(wanted, set().union(*(t[0] for t in term_sets.values()))) if wanted and positions else 0.0
     unknown = 1.0 - len(store.lexical.known(wanted, prefix=KNOWN_PREFIX)) / len(wanted) if wanted else 0.0
     idf = store.lexical.idf(wanted)
     rows: list[tuple[int, str, tuple[int, int], list[float], tuple[int, int] | None]] = []
@@ -311,7 +318,7 @@ def candidates(question: str, terms_text: str, vector: np.ndarray, positions: li
                 continue
             factoid = 1.0 if kind else 0.0
             rows.append((i, passage.review_id, (s, e), [
-                float(sim), float(cos), 0.0, _share(wanted, sentence_terms), _share(wanted, term_sets[i][0]),
+                float(sim), float(cos), 0.0, share(wanted, sentence_terms), share(wanted, term_sets[i][0]),
                 unknown, unseen, factoid, factoid * (span is not None), factoid * (span is None), math.log1p(words),
                 math.log1p(len(wanted)), float(kind in EXACT_TYPES and span is not None),
                 _weighted_share(idf, sentence_terms), _weighted_share(idf, term_sets[i][0])],

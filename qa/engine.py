@@ -84,7 +84,6 @@ class Engine:
         self.retriever = Retriever(store, embedder)
         self.answer_model = answer_model or load_model()
         self.precision_note = ""
-        self._terms: dict[int, tuple[set[str], list[set[str]]]] = {}  # passage -> its and its sentences' terms
 
     @classmethod
     def open(cls, settings: Settings = Settings(), rebuild: bool = False, progress: bool = True,
@@ -195,7 +194,7 @@ class Engine:
             typed = self.retriever.lexical_top(f"{content_words(query.lexical_text)} {hints}", TYPED_DEPTH, filters)
         positions = list(dict.fromkeys([*(self.store.position[h.passage.id] for h in [*hits, *per_review]),
                                         *order[:CANDIDATE_DEPTH], *typed]))
-        cands = candidates(text, query.lexical_text, query.vector, positions, self.store, self._terms)
+        cands = candidates(text, query.lexical_text, query.vector, positions, self.store, self.retriever.terms)  # the ranker's cache too
         return Prepared(text, notices, folded, query, detail, hits, per_review, in_scope, cands)
 
     def ask(self, question: str, history: list[str] | tuple[str, ...] = (), filters: Filters | None = None,

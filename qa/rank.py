@@ -34,9 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from .answer_types import question_type, typed_spans
-from .decide import QUESTION_WORDS, _ASKING_PHRASES, _share, passage_terms, read_fitted_json
+from .decide import content_terms, passage_terms, read_fitted_json, share
 from .errors import QAError
-from .lexical import terms
 
 RANKER_VERSION = 1
 RANKER_PATH = Path(__file__).with_name("ranker_model.json")
@@ -69,7 +68,7 @@ def features(question: str, terms_text: str, vector: np.ndarray, order: list[int
     dense = np.array([detail[i]["dense"] for i in order], dtype=float)
     bm25 = np.array([detail[i].get("bm25", 0.0) for i in order], dtype=float)
     fused = np.array([detail[i].get("fused", 0.0) for i in order], dtype=float)
-    wanted = set(terms(_ASKING_PHRASES.sub(" ", terms_text), QUESTION_WORDS))
+    wanted = content_terms(terms_text)
     idf = store.lexical.idf(wanted)
     kind = question_type(question)
     reviews = [store.passages[i].review_id for i in order]
@@ -93,7 +92,7 @@ def features(question: str, terms_text: str, vector: np.ndarray, order: list[int
         if total > 0:
             out[row, 7] = max((sum(w for t, w in weights if t in s) for s in sentence_sets), default=0.0) / total
             out[row, 8] = sum(w for t, w in weights if t in passage_set) / total
-        out[row, 9] = _share(wanted, passage_set)
+        out[row, 9] = share(wanted, passage_set)
         out[row, 10] = float(kind is not None and _holds_type(store, i, kind, question, cache))
         out[row, 12], out[row, 13] = _shape(store, i, cache)
         out[row, 16] = per_review[reviews[row]] / n

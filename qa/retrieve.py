@@ -196,7 +196,7 @@ class Retriever:
         self.embedder = embedder
         self._review_of = [p.review_id for p in store.passages]
         self._ranker = ranker  # loaded on first use of mode "ranked"
-        self._terms: dict = {}  # passage -> its and its sentences' content terms, for the ranker
+        self.terms: dict = {}  # passage -> its and its sentences' content terms (decide.passage_terms), shared
         self._index: ReviewIndex | None = None  # built on first use
 
     @property
@@ -309,7 +309,7 @@ class Retriever:
             else:
                 from .rank import features
 
-                rows = features(query.text, query.lexical_text, query.vector, order, detail, self.store, self._terms)
+                rows = features(query.text, query.lexical_text, query.vector, order, detail, self.store, self.terms)
                 for i, value in zip(order, self.ranker.scores(rows)):
                     detail[i]["ranked"] = float(value)
                 order = sorted(order, key=lambda d: (-detail[d]["ranked"], d))
