@@ -53,7 +53,8 @@ CACHE = Path(".cache/answer-features")
 # The direction each feature may move the score, whatever the data: more similarity, more of the
 # question's words, or a span of the asked-for type never make a sentence less likely to answer.
 MONOTONE = {"sentence_cos": 1, "margin": 1, "sentence_terms": 1, "sentence_idf_terms": 1, "type_match": 1,
-            "exact_type_match": 1, "unknown_terms": -1, "type_miss": -1}
+            "exact_type_match": 1, "unknown_terms": -1, "type_miss": -1,
+            "passage_rank": -1}
 FEATURE_CODE = "".join(inspect.getsource(m) for m in (decide, answer_types, lexical, engine))  # a change re-collects
 NEUTRAL = AnswerModel(FEATURES, Linear(np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.zeros(len(FEATURES)), 0.0),
                       1.0, 0.0, 0.5)

@@ -20,6 +20,8 @@ passage). Each gets a few cheap features, all from what retrieval already comput
     sentence_idf_terms  the idf-weighted share of the question's content terms in the sentence (BM25's idf;
                     a term the index lacks weighs most), so a rare word found counts for more than "film"
     passage_idf_terms   the same over the passage
+    passage_rank    log(1 + the passage's rank in the retriever's order), the order's length for a passage
+                    outside it (a typed-search extra): the learned ranker's judgement of the passage
 
 P(answers) = sigmoid(a * raw(x) + c), where raw is a small boosted tree ensemble (LightGBM, fitted on
 labelled data by bench/train_answer.py and stored as plain arrays in JSON) or a linear score, and (a, c)
@@ -46,13 +48,13 @@ from .lexical import terms
 
 FEATURES = ("sentence_cos", "passage_cos", "margin", "sentence_terms", "passage_terms", "unknown_terms",
             "unseen_terms", "factoid", "type_match", "type_miss", "log_words", "question_terms", "exact_type_match",
-            "sentence_idf_terms", "passage_idf_terms")
+            "sentence_idf_terms", "passage_idf_terms", "passage_rank")
 EXACT_TYPES = ("duration", "score", "date", "quantity")  # patterns that rarely fire by accident, unlike names
 # A sentence without a span of the asked-for type cannot answer "how long", "what score" or "when", so it
 # is no candidate at all (in training too). Names, places and "how much" are left to the model: a
 # capitalised word is often no name, and "how much did you like it" wants no number.
 REQUIRED_TYPES = ("duration", "score", "date")
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 MODEL_PATH = Path(__file__).with_name("answer_model.json")
 MIN_SENTENCE_WORDS = 2
 TERM_CACHE_LIMIT = 50_000  # passages whose term sets are kept (a few KB each)
@@ -283,12 +285,12 @@ def passage_terms(store, position: int, cache: dict | None = None) -> tuple[set[
 
 
 def candidates(question: str, terms_text: str, vector: np.ndarray, positions: list[int], store,
-               cache: dict | None = None) -> list[Candidate]:
+               cache: dict | None = None, order: list[int] | tuple[int, ...] = ()) -> list[Candidate]:
     """Every sentence of the given passages (of at least MIN_SENTENCE_WORDS words, holding a span of
     the asked-for type when the type is one of REQUIRED_TYPES) with its features.
 
     `question` gives the answer type; `terms_text` (the question, with folded-in history for a
-    follow-up) gives the content terms. One function for training and serving, so both see the same
+    follow-up) gives the content terms; `order` is the retriever's ranking of passages. One function for training and serving, so both see the same
     features.
     """
     wanted = content_terms(terms_text)
@@ -299,6 +301,7 @@ def candidates(question: str, terms_text: str, vector: np.ndarray, positions: li
     unseen = 1.0 - share(wanted, set().union(*(t[0] for t in term_sets.values()))) if wanted and positions else 0.0
     unknown = 1.0 - len(store.lexical.known(wanted, prefix=KNOWN_PREFIX)) / len(wanted) if wanted else 0.0
     idf = store.lexical.idf(wanted)
+    rank_of = {p: r for r, p in enumerate(order)}
     rows: list[tuple[int, str, tuple[int, int], list[float], tuple[int, int] | None]] = []
     passage_cos = (store.vectors.reconstruct_batch(np.asarray(positions, dtype=np.int64)) @ vector
                    if positions else np.zeros(0))
@@ -321,7 +324,8 @@ def candidates(question: str, terms_text: str, vector: np.ndarray, positions: li
                 float(sim), float(cos), 0.0, share(wanted, sentence_terms), share(wanted, term_sets[i][0]),
                 unknown, unseen, factoid, factoid * (span is not None), factoid * (span is None), math.log1p(words),
                 math.log1p(len(wanted)), float(kind in EXACT_TYPES and span is not None),
-                _weighted_share(idf, sentence_terms), _weighted_share(idf, term_sets[i][0])],
+                _weighted_share(idf, sentence_terms), _weighted_share(idf, term_sets[i][0]),
+                math.log1p(rank_of.get(i, len(order)))],
                 None if span is None else (s + span[0], s + span[1])))
     best = max((r[3][0] for r in rows), default=0.0)
     out = []

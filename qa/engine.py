@@ -194,7 +194,8 @@ class Engine:
             typed = self.retriever.lexical_top(f"{content_words(query.lexical_text)} {hints}", TYPED_DEPTH, filters)
         positions = list(dict.fromkeys([*(self.store.position[h.passage.id] for h in [*hits, *per_review]),
                                         *order[:CANDIDATE_DEPTH], *typed]))
-        cands = candidates(text, query.lexical_text, query.vector, positions, self.store, self.retriever.terms)  # the ranker's cache too
+        cands = candidates(text, query.lexical_text, query.vector, positions, self.store, self.retriever.terms,  # the ranker's cache too
+                           order)
         return Prepared(text, notices, folded, query, detail, hits, per_review, in_scope, cands)
 
     def ask(self, question: str, history: list[str] | tuple[str, ...] = (), filters: Filters | None = None,

@@ -13,7 +13,16 @@ import pytest
 
 from qa.answer import REPLY_SENTENCES, build_answer
 from qa.answer_types import answer_candidates, best_candidate, question_type
-from qa.decide import FEATURES, AnswerModel, Candidate, Linear, Trees, load_model
+from qa.decide import (
+    FEATURES,
+    MODEL_VERSION,
+    AnswerModel,
+    Candidate,
+    Linear,
+    Trees,
+    candidates,
+    load_model,
+)
 from qa.errors import AnswerModelError
 from qa.records import Hit, Passage, Review
 from qa.retrieve import Filters
@@ -127,9 +136,24 @@ def test_missing_or_mismatched_model_file_is_one_sentence(tmp_path):
     with pytest.raises(AnswerModelError, match="cannot be read"):
         load_model(broken)
     partial = tmp_path / "partial.json"
-    partial.write_text(json.dumps({"version": 2, "features": list(FEATURES), "scorer": {"kind": "forest"}}))
+    partial.write_text(json.dumps({"version": MODEL_VERSION, "features": list(FEATURES), "scorer": {"kind": "forest"}}))
     with pytest.raises(AnswerModelError, match="malformed"):
         load_model(partial)
+
+
+def test_passage_rank_is_the_log_of_the_retrievers_rank(engine):
+    """passage_rank = log(1 + r) for a passage at rank r (0-based) of the retriever's order, and
+    log(1 + len(order)) for one outside it."""
+    found = engine.search("Who composed the score?")
+    order = found.order[:5]
+    positions = [found.order[3], found.order[0], found.order[7], found.order[9]]
+    cands = candidates("Who composed the score?", "Who composed the score?", found.query.vector, positions,
+                       engine.store, None, order)
+    column = FEATURES.index("passage_rank")
+    assert {c.position for c in cands} == set(positions)
+    for c in cands:
+        expected = math.log1p(order.index(c.position)) if c.position in order else math.log1p(len(order))
+        assert c.features[column] == pytest.approx(expected)
 
 
 # ---------------------------------------------------------------- reply and coverage from one decision
