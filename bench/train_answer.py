@@ -14,10 +14,16 @@ Never read here:          SubjQA dev splits and evals/escape, evals/escape-unans
                           sets), and SubjQA movies dev/test (held out by the project).
 
 Each candidate sentence is labelled right when it overlaps an annotator's span or contains a gold answer
-(qa.evals.span_answers, the same rule `qa eval` scores replies with). LightGBM (200 trees of 4
-leaves, binary log loss, monotone in the features whose direction is known; `--scorer linear` for a logistic regression) fits candidates and is rewritten as
-plain arrays (qa.decide.Trees, checked against LightGBM's own scores); a Platt fit of each (question,
-review)'s best candidate against its label makes the best candidate's probability calibrated; the threshold maximises the weighted balanced accuracy
+(qa.evals.span_answers, the same rule `qa eval` scores replies with). Two stages (qa/decide.py):
+- sentence stage: LightGBM (200 trees of 4 leaves, binary log loss, monotone in the features whose
+  direction is known; `--scorer linear` for a logistic regression) fits candidates;
+- review stage, only with `--stages 2` (measured, not shipped: docs/answers.md): LightGBM (200 trees of 4 leaves) fits one row per (question,
+  review), labelled whether any of the review's candidates is right, on qa.decide.review_rows of the
+  sentence stage's out-of-fold scores (4 folds of questions), so it learns from scores like those of
+  questions the sentence stage has not seen.
+Both are rewritten as plain arrays (qa.decide.Trees, checked against LightGBM's own scores); a Platt fit
+of the last stage's score of each (question, review) against whether its best candidate is right makes
+the best candidate's probability calibrated; the threshold maximises the weighted balanced accuracy
 (answered rate on answerable questions plus abstention rate on unanswerable ones, halved).
 """
 
@@ -39,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 from qa import answer_types, decide, engine, lexical  # noqa: E402
-from qa.decide import FEATURES, MODEL_PATH, AnswerModel, Linear, Trees  # noqa: E402
+from qa.decide import FEATURES, MODEL_PATH, REVIEW_FEATURES, AnswerModel, Linear, Trees, review_rows  # noqa: E402
 from qa.embed import Embedder, configure_offline  # noqa: E402
 from qa.engine import Settings  # noqa: E402
 from qa.evals import (fold_text, gold_spans, load_dataset, open_dataset_engine,  # noqa: E402
@@ -114,6 +120,34 @@ def collect(folder: Path, embedder: Embedder, k: int = 5, cache: Path = CACHE) -
     return out
 
 
+@dataclass
+class Reviews:
+    """One dataset's (question, review) rows for the review stage: its features (qa.decide.review_rows
+    of the sentence stage's scores), whether any candidate of the review is right, whether its best
+    candidate is, the question index, and per question whether it is answerable."""
+
+    x: np.ndarray
+    any_right: np.ndarray
+    best_right: np.ndarray
+    question: np.ndarray
+    answerable: np.ndarray
+
+
+def reviews_of(data: Collected, raw: np.ndarray) -> Reviews:
+    x, any_right, best_right, question = [], [], [], []
+    for q, rows in data.groups():
+        if not len(rows):
+            continue
+        table, best, group = review_rows(data.x[rows], raw[rows], data.review[rows])
+        for g in range(len(table)):
+            x.append(table[g])
+            any_right.append(data.y[rows[group == g]].any())
+            best_right.append(data.y[rows[best[g]]])
+            question.append(q)
+    return Reviews(np.array(x, float).reshape(-1, len(REVIEW_FEATURES)), np.array(any_right, bool),
+                   np.array(best_right, bool), np.array(question, int), data.answerable)
+
+
 def best_rows(data: Collected, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(score, label) of each (question, review)'s best candidate."""
     best_score, best_label = [], []
@@ -139,6 +173,28 @@ def rates(data: Collected, scores: np.ndarray, threshold: float) -> tuple[float,
     return (a + u) / 2, a, u
 
 
+def review_rates(data: Reviews, probs: np.ndarray, threshold: float) -> tuple[float, float, float]:
+    """rates() for the review stage: a question is answered when any of its reviews reaches the threshold."""
+    top = np.full(len(data.answerable), -np.inf)
+    np.maximum.at(top, data.question, probs)
+    answered = top >= threshold
+    a = float(answered[data.answerable].mean()) if data.answerable.any() else 1.0
+    u = float(1 - answered[~data.answerable].mean()) if (~data.answerable).any() else 1.0
+    return (a + u) / 2, a, u
+
+
+def review_weights(sets: dict[str, Reviews], shares: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stacked (x, any_right, weight) with the weighting of fit_weights, a question's weight split over its reviews."""
+    xs, ys, ws = [], [], []
+    for name, data in sets.items():
+        counts = np.bincount(data.question, minlength=len(data.answerable))
+        xs.append(data.x)
+        ys.append(data.any_right)
+        ws.append(shares[name] / len(data.answerable) / counts[data.question])
+    w = np.concatenate(ws)
+    return np.concatenate(xs), np.concatenate(ys).astype(int), w * len(w) / w.sum()
+
+
 def fit_weights(sets: dict[str, Collected], shares: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stacked (x, y, weight): each question weighs 1/questions of its set times its set's share, split
     evenly over its candidates, so big sets and long reviews do not drown the rest."""
@@ -153,13 +209,12 @@ def fit_weights(sets: dict[str, Collected], shares: dict[str, float]) -> tuple[n
     return np.concatenate(xs), np.concatenate(ys).astype(int), w * len(w) / w.sum()
 
 
-def calibrate(tune: dict[str, Collected], raw_scores: dict[str, np.ndarray], shares: dict[str, float]) -> tuple[float, float]:
-    """Platt (a, c): P = sigmoid(a * z + c) for a best candidate's raw score z, each tuning set weighted by its share."""
+def calibrate(scores: dict[str, tuple[np.ndarray, np.ndarray]], shares: dict[str, float]) -> tuple[float, float]:
+    """Platt (a, c): P = sigmoid(a * z + c), from each set's (score z, label) rows, each set weighted by its share."""
     from sklearn.linear_model import LogisticRegression
 
     zs, labels, weights = [], [], []
-    for name, data in tune.items():
-        z, ok = best_rows(data, raw_scores[name])
+    for name, (z, ok) in scores.items():
         zs.append(z)
         labels.append(ok)
         weights.append(np.full(len(z), shares[name] / len(z)))
@@ -169,8 +224,10 @@ def calibrate(tune: dict[str, Collected], raw_scores: dict[str, np.ndarray], sha
     return float(platt.coef_[0][0]), float(platt.intercept_[0])
 
 
-def fit_scorer(kind: str, x: np.ndarray, y: np.ndarray, w: np.ndarray, args) -> Linear | Trees:
-    """The raw scorer: LightGBM trees (binary log loss) rewritten as arrays, or a logistic regression."""
+def fit_scorer(kind: str, x: np.ndarray, y: np.ndarray, w: np.ndarray, args, monotone: tuple[int, ...] | None = None
+               ) -> Linear | Trees:
+    """The raw scorer: LightGBM trees (binary log loss) rewritten as arrays, or a logistic regression.
+    `monotone` defaults to the sentence stage's MONOTONE."""
     if kind == "linear":
         from sklearn.linear_model import LogisticRegression
 
@@ -183,7 +240,7 @@ def fit_scorer(kind: str, x: np.ndarray, y: np.ndarray, w: np.ndarray, args) -> 
     booster = lgb.LGBMClassifier(n_estimators=args.trees, num_leaves=args.leaves, learning_rate=0.05,
                                  min_child_samples=40, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
                                  reg_lambda=1.0, random_state=0, verbose=-1,
-                                 monotone_constraints=[MONOTONE.get(f, 0) for f in FEATURES]
+                                 monotone_constraints=list(monotone or [MONOTONE.get(f, 0) for f in FEATURES])
                                  ).fit(x, y, sample_weight=w)
     trees = Trees.from_lightgbm(booster.booster_.dump_model())
     check = x[:: max(1, len(x) // 2000)]
@@ -202,17 +259,49 @@ def subset(data: Collected, questions: np.ndarray) -> Collected:
                      data.answerable[questions])
 
 
-def out_of_fold(fit: dict[str, Collected], shares: dict[str, float], args, folds: int = 4) -> np.ndarray:
-    """Raw scores of escape-dev's candidates, each from a scorer fitted without its fold of questions."""
-    data = fit["escape-dev"]
-    order = np.random.default_rng(0).permutation(len(data.answerable))
-    scores = np.zeros(len(data.y))
+def review_subset(data: Reviews, questions: np.ndarray) -> Reviews:
+    """The review rows of the given questions, renumbered 0..len-1."""
+    questions = np.sort(questions)
+    keep = np.isin(data.question, questions)
+    renumber = np.full(len(data.answerable), -1)
+    renumber[questions] = np.arange(len(questions))
+    return Reviews(data.x[keep], data.any_right[keep], data.best_right[keep], renumber[data.question[keep]],
+                   data.answerable[questions])
+
+
+def fold_order(n_questions: int) -> np.ndarray:
+    """A fixed shuffle of a set's questions; fold k of F is order[k::F]."""
+    return np.random.default_rng(0).permutation(n_questions)
+
+
+def out_of_fold(fit: dict[str, Collected], shares: dict[str, float], args, folds: int = 4,
+                held_sets: tuple[str, ...] = ("escape-dev",)) -> dict[str, np.ndarray]:
+    """Sentence-stage raw scores of the candidates of each set in `held_sets`, each from a scorer fitted
+    without its fold of questions (fold k holds out fold k of every set in `held_sets` at once)."""
+    orders = {n: fold_order(len(fit[n].answerable)) for n in held_sets}
+    scores = {n: np.zeros(len(fit[n].y)) for n in held_sets}
     for k in range(folds):
-        held = order[k::folds]
-        train = dict(fit, **{"escape-dev": subset(data, np.setdiff1d(order, held))})
+        held = {n: orders[n][k::folds] for n in held_sets}
+        train = dict(fit, **{n: subset(fit[n], np.setdiff1d(orders[n], held[n])) for n in held_sets})
         x, y, w = fit_weights(train, shares)
-        rows = np.isin(data.question, held)
-        scores[rows] = fit_scorer(args.scorer, x, y, w, args).raw(data.x[rows])
+        scorer = fit_scorer(args.scorer, x, y, w, args)
+        for n in held_sets:
+            rows = np.isin(fit[n].question, held[n])
+            scores[n][rows] = scorer.raw(fit[n].x[rows])
+    return scores
+
+
+def review_out_of_fold(fit: dict[str, Reviews], shares: dict[str, float], args, folds: int = 4) -> np.ndarray:
+    """Review-stage raw scores of escape-dev's reviews, each from a scorer fitted without its fold (the
+    folds of out_of_fold, so no question is scored by a model that saw it in either stage)."""
+    data = fit["escape-dev"]
+    order = fold_order(len(data.answerable))
+    scores = np.zeros(len(data.any_right))
+    for k in range(folds):
+        rows = np.isin(data.question, order[k::folds])
+        train = dict(fit, **{"escape-dev": review_subset(data, np.setdiff1d(order, order[k::folds]))})
+        x, y, w = review_weights(train, shares)
+        scores[rows] = fit_scorer("trees", x, y, w, args, (0,) * len(REVIEW_FEATURES)).raw(data.x[rows])
     return scores
 
 
@@ -226,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trees", type=int, default=200, help="boosting rounds (trees)")
     parser.add_argument("--leaves", type=int, default=4, help="leaves per tree")
     parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the linear scorer")
+    parser.add_argument("--stages", type=int, choices=[1, 2], default=1,
+                        help="1: the best sentence's own score decides (shipped); 2: a review stage decides whether each review answers")
     parser.add_argument("--dry-run", action="store_true", help="print the tuning results, write nothing")
     args = parser.parse_args(argv)
     configure_offline()
@@ -241,29 +332,48 @@ def main(argv: list[str] | None = None) -> int:
     tune["escape-dev"] = fit["escape-dev"]
 
     shares = {n: (1 - args.escape_share) / len(FIT) for n in FIT} | {"escape-dev": args.escape_share}
+    tune_shares = {n: (1 - args.escape_share) / len(TUNE) for n in TUNE} | {"escape-dev": args.escape_share}
     x, y, w = fit_weights(fit, shares)
     scorer = fit_scorer(args.scorer, x, y, w, args)
     raw_scores = {n: scorer.raw(d.x) for n, d in tune.items()}
     # escape-dev is fitted on too, so its in-sample scores would flatter it: calibrate and choose the
     # threshold on out-of-fold scores instead (each fold scored by a model fitted without it).
-    raw_scores["escape-dev"] = out_of_fold(fit, shares, args)
-    tune_shares = {n: (1 - args.escape_share) / len(TUNE) for n in TUNE} | {"escape-dev": args.escape_share}
-    a, c = calibrate(tune, raw_scores, tune_shares)
-    model = AnswerModel(FEATURES, scorer, a, c, 0.5)
-    probs = {n: 1.0 / (1.0 + np.exp(-(a * raw_scores[n] + c))) for n in tune}
+    if args.stages == 1:
+        raw_scores["escape-dev"] = out_of_fold(fit, shares, args)["escape-dev"]
+        a, c = calibrate({n: best_rows(tune[n], raw_scores[n]) for n in tune}, tune_shares)
+        model = AnswerModel(FEATURES, scorer, a, c, 0.5)
+        probs = {n: 1.0 / (1.0 + np.exp(-(a * raw_scores[n] + c))) for n in tune}
+
+        def set_rates(n: str, t: float) -> tuple[float, float, float]:
+            return rates(tune[n], probs[n], t)
+    else:
+        # The review stage learns from sentence scores of questions the sentence stage did not see.
+        oof = out_of_fold(fit, shares, args, held_sets=tuple(fit))
+        fit_reviews = {n: reviews_of(fit[n], oof[n]) for n in fit}
+        xr, yr, wr = review_weights(fit_reviews, shares)
+        review_scorer = fit_scorer("trees", xr, yr, wr, args, (0,) * len(REVIEW_FEATURES))
+        tune_reviews = {n: reviews_of(tune[n], raw_scores[n]) for n in TUNE} | {"escape-dev": fit_reviews["escape-dev"]}
+        review_raw = {n: review_scorer.raw(tune_reviews[n].x) for n in TUNE}
+        review_raw["escape-dev"] = review_out_of_fold(fit_reviews, shares, args)
+        a, c = calibrate({n: (review_raw[n], tune_reviews[n].best_right) for n in tune}, tune_shares)
+        model = AnswerModel(FEATURES, scorer, a, c, 0.5, review_scorer=review_scorer)
+        probs = {n: 1.0 / (1.0 + np.exp(-(a * review_raw[n] + c))) for n in tune}
+
+        def set_rates(n: str, t: float) -> tuple[float, float, float]:
+            return review_rates(tune_reviews[n], probs[n], t)
 
     grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
-    table = [(t, float(sum(tune_shares[n] * rates(tune[n], probs[n], t)[0] for n in tune))) for t in grid]
+    table = [(t, float(sum(tune_shares[n] * set_rates(n, t)[0] for n in tune))) for t in grid]
     threshold, best = max(table, key=lambda r: (r[1], -abs(r[0] - 0.5)))
     model = replace(model, threshold=float(threshold))
-    per_set = {n: dict(zip(("balanced", "answered", "abstained"), (round(v, 4) for v in rates(tune[n], probs[n], threshold))))
+    per_set = {n: dict(zip(("balanced", "answered", "abstained"), (round(v, 4) for v in set_rates(n, threshold))))
                for n in tune}
-    summary = {"scorer": args.scorer, "threshold": threshold, "weighted_balanced_accuracy": round(best, 4),
+    summary = {"scorer": args.scorer, "stages": args.stages, "threshold": threshold, "weighted_balanced_accuracy": round(best, 4),
                "per_set": per_set, "platt": [round(a, 4), round(c, 4)]}
     print(json.dumps(summary, indent=1))
     if not args.dry_run:
         data = model.to_json(trained_on={"fit": list(fit), "tune": list(tune), "escape_share": args.escape_share,
-                                         "scorer": args.scorer, "trees": args.trees, "leaves": args.leaves,
+                                         "scorer": args.scorer, "stages": args.stages, "trees": args.trees, "leaves": args.leaves,
                                          "candidates": int(len(y)), "positives": int(y.sum())},
                              tuning={"threshold_objective": "balanced accuracy, escape-dev weighted by escape_share, "
                                                             "SubjQA test sets equally by the rest",

@@ -29,6 +29,23 @@ is a Platt fit of each (question, review)'s best candidate against whether it is
 probability of the best candidate is calibrated: of the questions answered with confidence near c,
 about a fraction c are right. A review addresses the question when its best candidate reaches the
 threshold chosen on tuning data; the question is answered when any review does.
+
+A model may add a review stage (`bench/train_answer.py --stages 2`; measured and not shipped, see
+docs/answers.md), which judges whether each review answers at all from that review's scores and what
+the question's candidates hold (REVIEW_FEATURES):
+
+    top_score       the review's best raw score
+    top_gap         best minus second best raw score in the review (TOP_GAP_ALONE for a lone candidate)
+    top3_mean       mean raw score of the review's three best
+    max_idf_terms, max_terms, max_cos   the best sentence_idf_terms, sentence_terms, sentence_cos among
+                    all the question's candidates (does any sentence hold the question's words)
+    unknown_terms, unseen_terms, factoid, question_terms   the question's own features
+    log_candidates  log(1 + the review's candidates)
+    top_idf_terms, top_cos, top_type_match   the best sentence's own
+
+Then the review's best sentence gets sigmoid(a * review_raw(r) + c), (a, c) fitted as above on the
+review stage's score, and another sentence of the review that times sigmoid(raw) / sigmoid(best raw),
+which keeps the sentence order inside the review.
 """
 
 from __future__ import annotations
@@ -54,7 +71,12 @@ EXACT_TYPES = ("duration", "score", "date", "quantity")  # patterns that rarely 
 # is no candidate at all (in training too). Names, places and "how much" are left to the model: a
 # capitalised word is often no name, and "how much did you like it" wants no number.
 REQUIRED_TYPES = ("duration", "score", "date")
+REVIEW_FEATURES = ("top_score", "top_gap", "top3_mean", "max_idf_terms", "max_terms", "max_cos", "unknown_terms",
+                   "unseen_terms", "factoid", "question_terms", "log_candidates", "top_idf_terms", "top_cos",
+                   "top_type_match")
+TOP_GAP_ALONE = 5.0  # a lone candidate stands out like a clear winner (raw scores mostly span -6..2)
 MODEL_VERSION = 3
+TABLE_SPLITS = 6  # Trees with at most this many splits are evaluated by a 2**splits table per tree
 MODEL_PATH = Path(__file__).with_name("answer_model.json")
 MIN_SENTENCE_WORDS = 2
 TERM_CACHE_LIMIT = 50_000  # passages whose term sets are kept (a few KB each)
@@ -96,10 +118,10 @@ class Linear:
                 "weights": self.weights.tolist(), "bias": self.bias}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Linear":
+    def from_json(cls, data: dict, width: int = len(FEATURES)) -> "Linear":
         model = cls(np.asarray(data["mean"], float), np.asarray(data["scale"], float),
                     np.asarray(data["weights"], float), float(data["bias"]))
-        if not model.mean.shape == model.scale.shape == model.weights.shape == (len(FEATURES),):
+        if not model.mean.shape == model.scale.shape == model.weights.shape == (width,):
             raise ValueError("wrong number of weights")
         return model
 
@@ -108,8 +130,12 @@ class Linear:
 class Trees:
     """A sum of regression trees (LightGBM's, rewritten as arrays so serving needs no LightGBM):
     raw(x) = sum over trees t of value[t, leaf_t(x)], where a node n of tree t sends x left when
-    x[feature[t, n]] <= threshold[t, n] and a node with feature -1 is a leaf. All trees are walked
-    at once, one level per step, so a question's hundred candidates cost a few array operations."""
+    x[feature[t, n]] <= threshold[t, n] and a node with feature -1 is a leaf.
+
+    Small trees (at most TABLE_SPLITS splits each, as fitted here: 4 leaves, 3 splits) are evaluated
+    by table: every split of every tree is tested at once, the answers of tree t's splits form a
+    number b, and leaf_value[t, b] was found once by walking the tree with those answers. Larger trees
+    are walked, all at once, one level per step."""
 
     feature: np.ndarray  # (trees, nodes) int, -1 for leaves
     threshold: np.ndarray
@@ -119,9 +145,28 @@ class Trees:
     depth: int
 
     def __post_init__(self):
+        trees, nodes = self.feature.shape
+        splits = [np.flatnonzero(self.feature[t] >= 0) for t in range(trees)]
+        width = max((len(x) for x in splits), default=0)
+        if width <= TABLE_SPLITS:
+            # Unused split slots test x[0] <= inf; no walk reads their answer bit.
+            feature, threshold = np.zeros((trees, width), np.int64), np.full((trees, width), np.inf)
+            table = np.zeros((trees, 1 << width))
+            for t in range(trees):
+                bit = {n: k for k, n in enumerate(splits[t])}
+                feature[t, :len(splits[t])] = self.feature[t, splits[t]]
+                threshold[t, :len(splits[t])] = self.threshold[t, splits[t]]
+                for b in range(1 << width):
+                    n = 0
+                    while self.feature[t, n] >= 0:
+                        n = self.left[t, n] if (b >> bit[n]) & 1 else self.right[t, n]
+                    table[t, b] = self.value[t, n]
+            object.__setattr__(self, "_table", (feature.ravel(), threshold.ravel(), 1 << np.arange(width),
+                                                table.ravel(), np.arange(trees) << width, width))
+            return
         # The same trees as flat arrays indexed by t * nodes + n, where a leaf sends x to itself on both
         # sides: each level of the walk is then four gathers and one comparison, with no leaf test.
-        trees, nodes = self.feature.shape
+        object.__setattr__(self, "_table", None)
         base = (np.arange(trees) * nodes)[:, None]
         leaf = self.feature < 0
         here = base + np.arange(nodes)[None, :]
@@ -131,11 +176,15 @@ class Trees:
             self.value.ravel(), base.ravel()))
 
     def raw(self, rows: np.ndarray) -> np.ndarray:
-        feature, threshold, left, right, value, roots = self._flat
         rows = np.ascontiguousarray(rows, dtype=float)
-        n, width = rows.shape
+        n = len(rows)
+        if self._table is not None:
+            feature, threshold, weights, table, offsets, width = self._table
+            answers = (rows[:, feature] <= threshold).reshape(n, len(offsets), width)
+            return table[(answers * weights).sum(axis=2) + offsets].sum(axis=1)
+        feature, threshold, left, right, value, roots = self._flat
         flat_rows = rows.ravel()
-        row_base = (np.arange(n) * width)[:, None]
+        row_base = (np.arange(n) * rows.shape[1])[:, None]
         node = np.broadcast_to(roots, (n, len(roots)))
         for _ in range(self.depth):
             goes_left = flat_rows[row_base + feature[node]] <= threshold[node]
@@ -144,7 +193,8 @@ class Trees:
 
     @classmethod
     def from_lightgbm(cls, dump: dict) -> "Trees":
-        """From `Booster.dump_model()` of a model on numerical features without missing values."""
+        """From `Booster.dump_model()` of a model on numerical features without missing values (a split
+        that treats zero as missing would route x == 0 otherwise, so it is refused)."""
         tables = []
         for info in dump["tree_info"]:
             rows: list[list] = []  # feature, threshold, left, right, value
@@ -153,8 +203,8 @@ class Trees:
                 at = len(rows)
                 rows.append([-1, 0.0, 0, 0, float(node.get("leaf_value", 0.0))])
                 if "split_feature" in node:
-                    if node.get("decision_type", "<=") != "<=":
-                        raise ValueError(f"unsupported split {node.get('decision_type')}")
+                    if node.get("decision_type", "<=") != "<=" or node.get("missing_type") == "Zero":
+                        raise ValueError(f"unsupported split {node.get('decision_type')} ({node.get('missing_type')})")
                     left, right = add(node["left_child"]), add(node["right_child"])
                     rows[at] = [int(node["split_feature"]), float(node["threshold"]), left, right, 0.0]
                 return at
@@ -174,12 +224,12 @@ class Trees:
                 "value": self.value.tolist()}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Trees":
+    def from_json(cls, data: dict, width: int = len(FEATURES)) -> "Trees":
         model = cls(np.asarray(data["feature"], np.int64), np.asarray(data["threshold"], float),
                     np.asarray(data["left"], np.int64), np.asarray(data["right"], np.int64),
                     np.asarray(data["value"], float), int(data["depth"]))
         shapes = {a.shape for a in (model.feature, model.threshold, model.left, model.right, model.value)}
-        if len(shapes) != 1 or model.feature.ndim != 2 or model.feature.max() >= len(FEATURES):
+        if len(shapes) != 1 or model.feature.ndim != 2 or model.feature.max() >= width:
             raise ValueError("tree arrays of mismatched shapes or features")
         return model
 
@@ -192,7 +242,8 @@ def _depth(node: dict) -> int:
 
 @dataclass(frozen=True)
 class AnswerModel:
-    """P(answers) = sigmoid(a * raw(x) + c): a scorer's raw output, Platt-calibrated."""
+    """The sentence scorer, the optional review stage's scorer (None: none) and the Platt (a, c) of the
+    last stage; see the module docstring for the formulas."""
 
     features: tuple[str, ...]
     scorer: Linear | Trees
@@ -200,31 +251,81 @@ class AnswerModel:
     c: float
     threshold: float
     version: int = MODEL_VERSION
+    review_scorer: Linear | Trees | None = None
 
-    def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        """sigmoid(a * raw + c) per row; an empty input gives an empty output."""
+    def probabilities(self, rows: np.ndarray, reviews: np.ndarray | None = None) -> np.ndarray:
+        """Each candidate's calibrated probability; `reviews` (an id per row, any hashable labels) is
+        needed when the model has a review stage. An empty input gives an empty output."""
+        rows = np.asarray(rows, float)
         if len(rows) == 0:
             return np.zeros(0)
-        return 1.0 / (1.0 + np.exp(-(self.a * self.scorer.raw(np.asarray(rows, float)) + self.c)))
+        raw = self.scorer.raw(rows)
+        if self.review_scorer is None:
+            return _sigmoid(self.a * raw + self.c)
+        if reviews is None:
+            raise ValueError("a model with a review stage needs each candidate's review")
+        table, best, group = review_rows(rows, raw, reviews)
+        review_p = _sigmoid(self.a * self.review_scorer.raw(table) + self.c)
+        return review_p[group] * _sigmoid(raw) / _sigmoid(raw[best][group])
 
     def to_json(self, **extra) -> dict:
-        return {"version": self.version, "features": list(self.features), "scorer": self.scorer.to_json(),
-                "platt": {"a": self.a, "c": self.c}, "threshold": self.threshold, **extra}
+        out = {"version": self.version, "features": list(self.features), "scorer": self.scorer.to_json(),
+               "platt": {"a": self.a, "c": self.c}, "threshold": self.threshold}
+        if self.review_scorer is not None:
+            out |= {"review_features": list(REVIEW_FEATURES), "review_scorer": self.review_scorer.to_json()}
+        return out | extra
 
     @classmethod
     def from_json(cls, data: dict, where: str = "the answer model") -> "AnswerModel":
-        if data.get("version") != MODEL_VERSION or tuple(data.get("features", ())) != FEATURES:
+        if data.get("version") != MODEL_VERSION or tuple(data.get("features", ())) != FEATURES or (
+                "review_features" in data and tuple(data["review_features"]) != REVIEW_FEATURES):
             raise AnswerModelError(f"{where} was fitted for another feature set (version {data.get('version')}); "
                                    "refit it with bench/train_answer.py.")
         try:
-            scorer_data = data["scorer"]
-            kinds = {"linear": Linear, "trees": Trees}
-            if scorer_data.get("kind") not in kinds:
-                raise ValueError(f"unknown scorer kind {scorer_data.get('kind')!r}")
-            scorer = kinds[scorer_data["kind"]].from_json(scorer_data)
-            return cls(FEATURES, scorer, float(data["platt"]["a"]), float(data["platt"]["c"]), float(data["threshold"]))
+            scorer = _scorer_from_json(data["scorer"], len(FEATURES))
+            review = (_scorer_from_json(data["review_scorer"], len(REVIEW_FEATURES))
+                      if "review_scorer" in data else None)
+            return cls(FEATURES, scorer, float(data["platt"]["a"]), float(data["platt"]["c"]), float(data["threshold"]),
+                       review_scorer=review)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AnswerModelError(f"{where} is incomplete or malformed ({exc}); refit it with bench/train_answer.py.") from exc
+
+
+def _scorer_from_json(data: dict, width: int) -> Linear | Trees:
+    kinds = {"linear": Linear, "trees": Trees}
+    if data.get("kind") not in kinds:
+        raise ValueError(f"unknown scorer kind {data.get('kind')!r}")
+    return kinds[data["kind"]].from_json(data, width)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def review_rows(rows: np.ndarray, raw: np.ndarray, reviews) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The review stage's input: (one row of REVIEW_FEATURES per distinct review, in order of first
+    appearance; the row index of each review's best candidate (highest raw, the first on ties); each
+    candidate's review number). `rows` are one question's candidates (FEATURES), `raw` their sentence
+    scores, `reviews` their review ids. One function for training and serving."""
+    col = {f: i for i, f in enumerate(FEATURES)}
+    _, first, group = np.unique(np.asarray(reviews), return_index=True, return_inverse=True)
+    renumber = np.empty(len(first), dtype=np.int64)
+    renumber[np.argsort(np.argsort(first))] = np.arange(len(first))  # number reviews by first appearance
+    group = renumber[group.ravel()]
+    question_wide = [rows[:, col["sentence_idf_terms"]].max(), rows[:, col["sentence_terms"]].max(),
+                     rows[:, col["sentence_cos"]].max()]
+    table = np.zeros((len(first), len(REVIEW_FEATURES)))
+    best = np.zeros(len(first), dtype=np.int64)
+    for g in range(len(first)):
+        members = np.flatnonzero(group == g)
+        ranked = members[np.argsort(-raw[members], kind="stable")]
+        top = raw[ranked]
+        b = rows[ranked[0]]
+        best[g] = ranked[0]
+        table[g] = [top[0], top[0] - top[1] if len(top) > 1 else TOP_GAP_ALONE, top[:3].mean(), *question_wide,
+                    b[col["unknown_terms"]], b[col["unseen_terms"]], b[col["factoid"]], b[col["question_terms"]],
+                    np.log1p(len(members)), b[col["sentence_idf_terms"]], b[col["sentence_cos"]], b[col["type_match"]]]
+    return table, best, group
 
 
 @lru_cache(maxsize=4)
@@ -253,8 +354,9 @@ def share(wanted: set[str], have: set[str]) -> float:
     return len(wanted & have) / len(wanted) if wanted else 0.0
 
 
-def _weighted_share(idf: dict[str, float], have: set[str]) -> float:
-    total = sum(idf.values())
+def _weighted_share(idf: dict[str, float], have: set[str], total: float | None = None) -> float:
+    """sum of idf[t] over the terms t in `have` / sum of all idf (0 when that is 0); `total` may be given."""
+    total = sum(idf.values()) if total is None else total
     return sum(w for t, w in idf.items() if t in have) / total if total > 0 else 0.0
 
 
@@ -301,16 +403,28 @@ def candidates(question: str, terms_text: str, vector: np.ndarray, positions: li
     unseen = 1.0 - share(wanted, set().union(*(t[0] for t in term_sets.values()))) if wanted and positions else 0.0
     unknown = 1.0 - len(store.lexical.known(wanted, prefix=KNOWN_PREFIX)) / len(wanted) if wanted else 0.0
     idf = store.lexical.idf(wanted)
+    idf_total = sum(idf.values())
+    question_terms = math.log1p(len(wanted))
+    factoid = 1.0 if kind else 0.0
     rank_of = {p: r for r, p in enumerate(order)}
     rows: list[tuple[int, str, tuple[int, int], list[float], tuple[int, int] | None]] = []
     passage_cos = (store.vectors.reconstruct_batch(np.asarray(positions, dtype=np.int64)) @ vector
                    if positions else np.zeros(0))
-    for i, cos in zip(positions, passage_cos):
+    # Every sentence vector of the passages in one gather and one product, not one per passage.
+    starts, ends = store.sentence_start[positions], store.sentence_start[np.asarray(positions, dtype=np.int64) + 1]
+    all_sims = (store.sentence_vectors[np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
+                                       if positions else np.zeros(0, dtype=np.int64)].astype(np.float32) @ vector)
+    offsets = np.concatenate([[0], np.cumsum(ends - starts)]) if positions else np.zeros(1, dtype=np.int64)
+    for n, (i, cos) in enumerate(zip(positions, passage_cos)):
         passage = store.passages[i]
         if not passage.sentences:
             continue
         review = store.reviews[passage.review_id]
-        sims = store.sentences_of(i).astype(np.float32) @ vector
+        sims = all_sims[offsets[n]:offsets[n + 1]]
+        # The same for every sentence of the passage: computed once (this loop is most of an ask's own time).
+        passage_share = share(wanted, term_sets[i][0])
+        passage_idf_share = _weighted_share(idf, term_sets[i][0], idf_total)
+        rank = math.log1p(rank_of.get(i, len(order)))
         for (s, e), sim, sentence_terms in zip(passage.sentences, sims, term_sets[i][1]):
             text = review.text[s:e]
             words = len(text.split())
@@ -319,13 +433,11 @@ def candidates(question: str, terms_text: str, vector: np.ndarray, positions: li
             span = best_candidate(text, kind, question, focus) if kind else None
             if span is None and kind in REQUIRED_TYPES:
                 continue
-            factoid = 1.0 if kind else 0.0
             rows.append((i, passage.review_id, (s, e), [
-                float(sim), float(cos), 0.0, share(wanted, sentence_terms), share(wanted, term_sets[i][0]),
+                float(sim), float(cos), 0.0, share(wanted, sentence_terms), passage_share,
                 unknown, unseen, factoid, factoid * (span is not None), factoid * (span is None), math.log1p(words),
-                math.log1p(len(wanted)), float(kind in EXACT_TYPES and span is not None),
-                _weighted_share(idf, sentence_terms), _weighted_share(idf, term_sets[i][0]),
-                math.log1p(rank_of.get(i, len(order)))],
+                question_terms, float(kind in EXACT_TYPES and span is not None),
+                _weighted_share(idf, sentence_terms, idf_total), passage_idf_share, rank],
                 None if span is None else (s + span[0], s + span[1])))
     best = max((r[3][0] for r in rows), default=0.0)
     out = []
@@ -339,7 +451,7 @@ def score(cands: list[Candidate], model: AnswerModel) -> list[Candidate]:
     """The candidates with their calibrated probabilities, best first (ties: closer sentence first)."""
     if not cands:
         return []
-    probs = model.probabilities(np.array([c.features for c in cands], dtype=float))
+    probs = model.probabilities(np.array([c.features for c in cands], dtype=float), [c.review_id for c in cands])
     scored = [Candidate(c.position, c.review_id, c.sentence, c.features, c.answer_span, float(p))
               for c, p in zip(cands, probs)]
     return sorted(scored, key=lambda c: (-c.probability, -c.features[0], c.position, c.sentence))

@@ -16,12 +16,16 @@ from qa.answer_types import answer_candidates, best_candidate, question_type
 from qa.decide import (
     FEATURES,
     MODEL_VERSION,
+    REVIEW_FEATURES,
+    TABLE_SPLITS,
+    TOP_GAP_ALONE,
     AnswerModel,
     Candidate,
     Linear,
     Trees,
     candidates,
     load_model,
+    review_rows,
 )
 from qa.errors import AnswerModelError
 from qa.records import Hit, Passage, Review
@@ -116,12 +120,90 @@ def test_tree_arrays_equal_lightgbm_on_a_fitted_model():
     assert np.allclose(trees.raw(x), booster.predict_proba(x, raw_score=True), atol=1e-9)
 
 
+def test_tree_arrays_walk_trees_too_big_for_a_table():
+    lgb = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(2)
+    x = rng.random((400, len(FEATURES)))
+    y = (x[:, 0] * x[:, 2] + 0.5 * x[:, 3] - x[:, 5] + rng.normal(0, 0.2, 400) > 0.1).astype(int)
+    booster = lgb.LGBMClassifier(n_estimators=20, num_leaves=TABLE_SPLITS + 4, min_child_samples=5, verbose=-1,
+                                 random_state=0).fit(x, y)
+    trees = Trees.from_lightgbm(booster.booster_.dump_model())
+    assert trees._table is None  # walked, not tabled
+    assert np.allclose(trees.raw(x), booster.predict_proba(x, raw_score=True), atol=1e-9)
+
+
 def test_shipped_model_loads_and_round_trips():
     model = load_model()
     assert 0.0 < model.threshold < 1.0 and model.features == FEATURES
     again = AnswerModel.from_json(json.loads(json.dumps(model.to_json())))
     rows = np.random.default_rng(1).random((5, len(FEATURES)))
     assert np.allclose(again.probabilities(rows), model.probabilities(rows)) and again.threshold == model.threshold
+
+
+def test_shipped_trees_score_the_same_by_table_and_by_walk(monkeypatch):
+    data = load_model().to_json()["scorer"]
+    tabled = Trees.from_json(data)
+    monkeypatch.setattr("qa.decide.TABLE_SPLITS", 0)
+    walked = Trees.from_json(data)
+    assert tabled._table is not None and walked._table is None
+    rows = np.random.default_rng(3).random((300, len(FEATURES))) * 4 - 2
+    assert np.allclose(tabled.raw(rows), walked.raw(rows), rtol=0, atol=1e-12)  # summed in another order
+
+
+def test_a_two_stage_model_round_trips_and_needs_the_reviews():
+    n, m = len(FEATURES), len(REVIEW_FEATURES)
+    rng = np.random.default_rng(4)
+    model = AnswerModel(FEATURES, Linear(np.zeros(n), np.ones(n), rng.normal(size=n), 0.1), 1.2, -0.3, 0.4,
+                        review_scorer=Linear(np.zeros(m), np.ones(m), rng.normal(size=m), -0.2))
+    again = AnswerModel.from_json(json.loads(json.dumps(model.to_json())))
+    rows, reviews = rng.random((6, n)), ["a", "b", "a", "c", "b", "a"]
+    assert again.review_scorer is not None
+    assert np.allclose(again.probabilities(rows, reviews), model.probabilities(rows, reviews))
+    with pytest.raises(ValueError, match="review"):
+        model.probabilities(rows)
+
+
+def test_review_rows_follow_their_formulas():
+    """Review "x": raws 2.0, 0.5, 1.0 -> top 2.0, gap 2.0 - 1.0, top-3 mean 3.5 / 3; review "y": one
+    candidate -> gap TOP_GAP_ALONE. max_* are over all of the question's candidates; the question's own
+    and the best sentence's own features come from that review's best row."""
+    col = {f: i for i, f in enumerate(FEATURES)}
+    rows = np.zeros((4, len(FEATURES)))
+    rows[:, col["sentence_idf_terms"]] = [0.2, 0.9, 0.4, 0.1]
+    rows[:, col["sentence_terms"]] = [0.5, 0.25, 0.75, 0.0]
+    rows[:, col["sentence_cos"]] = [0.3, 0.6, 0.5, 0.7]
+    rows[:, col["type_match"]] = [1, 0, 0, 1]
+    rows[:, col["question_terms"]] = math.log1p(2)
+    raw = np.array([0.5, 2.0, -1.0, 1.0])
+    table, best, group = review_rows(rows, raw, ["x", "x", "y", "x"])
+    assert group.tolist() == [0, 0, 1, 0] and best.tolist() == [1, 2]
+    r = {f: i for i, f in enumerate(REVIEW_FEATURES)}
+    x, y = table
+    assert x[r["top_score"]] == 2.0 and x[r["top_gap"]] == 2.0 - 1.0 and x[r["top3_mean"]] == pytest.approx(3.5 / 3)
+    assert y[r["top_score"]] == -1.0 and y[r["top_gap"]] == TOP_GAP_ALONE and y[r["top3_mean"]] == -1.0
+    for row in table:
+        assert (row[r["max_idf_terms"]], row[r["max_terms"]], row[r["max_cos"]]) == (0.9, 0.75, 0.7)
+        assert row[r["question_terms"]] == pytest.approx(math.log1p(2))
+    assert x[r["log_candidates"]] == pytest.approx(math.log1p(3)) and y[r["log_candidates"]] == pytest.approx(math.log1p(1))
+    assert (x[r["top_idf_terms"]], x[r["top_cos"]], x[r["top_type_match"]]) == (0.9, 0.6, 0.0)
+    assert (y[r["top_idf_terms"]], y[r["top_cos"]], y[r["top_type_match"]]) == (0.4, 0.5, 0.0)
+
+
+def test_a_review_stage_gives_each_review_its_own_probability():
+    """Best sentence of review g: sigmoid(a * review_raw(g) + c); another sentence s of g: that times
+    sigmoid(raw(s)) / sigmoid(raw(best of g))."""
+    n, m = len(FEATURES), len(REVIEW_FEATURES)
+    sentence = Linear(np.zeros(n), np.ones(n), np.eye(n)[FEATURES.index("sentence_cos")] * 2.0, -1.0)
+    review = Linear(np.zeros(m), np.ones(m), np.eye(m)[REVIEW_FEATURES.index("top_gap")] * 0.5, 0.25)
+    model = AnswerModel(FEATURES, sentence, 1.5, -0.5, 0.5, review_scorer=review)
+    rows = np.zeros((3, n))
+    rows[:, FEATURES.index("sentence_cos")] = [0.9, 0.4, 0.7]
+    probs = model.probabilities(rows, ["a", "a", "b"])
+    raw = 2.0 * np.array([0.9, 0.4, 0.7]) - 1.0
+    sig = lambda z: 1 / (1 + math.exp(-z))
+    p_a = sig(1.5 * (0.5 * (raw[0] - raw[1]) + 0.25) - 0.5)
+    p_b = sig(1.5 * (0.5 * TOP_GAP_ALONE + 0.25) - 0.5)
+    assert probs.tolist() == pytest.approx([p_a, p_a * sig(raw[1]) / sig(raw[0]), p_b])
 
 
 def test_missing_or_mismatched_model_file_is_one_sentence(tmp_path):

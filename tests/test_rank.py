@@ -56,6 +56,17 @@ def test_serving_scores_are_the_ranker_on_the_training_features(engine):
     assert answer.hits[0].score == pytest.approx(answer.hits[0].scores["ranked"])  # ranked mode shows its own score
 
 
+def test_ranker_arrays_score_as_lightgbm_does(engine):
+    """The served scores (tree arrays) equal the booster's own predict on real candidates' features."""
+    ranker = engine.retriever.ranker
+    rows = [features(q.text, q.lexical_text, q.vector, order, detail, engine.store)
+            for q, order, detail in (_candidates(engine, text) for text in
+                                     ("Who composed the score?", "How long is Escape?", "Is the acting good?"))]
+    rows = np.vstack(rows)
+    assert len(rows) > 20
+    assert np.allclose(ranker.scores(rows), ranker.booster.predict(rows, num_threads=1), atol=1e-9)
+
+
 def test_ranker_file_failures_are_one_sentence(tmp_path):
     path = tmp_path / "ranker.json"
     with pytest.raises(RankerError, match="is missing; reinstall, or run bench/train_ranker.py"):
