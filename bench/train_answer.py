@@ -21,7 +21,7 @@ Each candidate sentence is labelled right when it overlaps an annotator's span o
   review), labelled whether any of the review's candidates is right, on qa.decide.review_rows of the
   sentence stage's out-of-fold scores (4 folds of questions), so it learns from scores like those of
   questions the sentence stage has not seen.
-Both are rewritten as plain arrays (qa.decide.Trees, checked against LightGBM's own scores); a Platt fit
+Both are rewritten as plain arrays (qa.trees.Trees, checked against LightGBM's own scores); a Platt fit
 of the last stage's score of each (question, review) against whether its best candidate is right makes
 the best candidate's probability calibrated; the threshold maximises the weighted balanced accuracy
 (answered rate on answerable questions plus abstention rate on unanswerable ones, halved).
@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 from qa import answer_types, decide, engine, lexical  # noqa: E402
-from qa.decide import FEATURES, MODEL_PATH, REVIEW_FEATURES, AnswerModel, Linear, Trees, review_rows  # noqa: E402
+from qa.decide import FEATURES, MODEL_PATH, REVIEW_FEATURES, AnswerModel, Linear, review_rows  # noqa: E402
+from qa.trees import Trees  # noqa: E402
 from qa.embed import Embedder, configure_offline  # noqa: E402
 from qa.engine import Settings  # noqa: E402
 from qa.evals import (fold_text, gold_spans, load_dataset, open_dataset_engine,  # noqa: E402

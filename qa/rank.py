@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from .answer_types import question_type, typed_spans
-from .decide import Trees, content_terms, passage_terms, read_fitted_json, share
+from .decide import content_terms, passage_terms, read_fitted_json, share
 from .errors import QAError
+from .trees import Trees
 
 RANKER_VERSION = 1
 RANKER_PATH = Path(__file__).with_name("ranker_model.json")
@@ -147,7 +148,7 @@ def _holds_type(store, position: int, kind: str, question: str, cache: dict | No
 
 class Ranker:
     """LightGBM lambdarank trees over FEATURES; a higher score ranks a passage higher. The booster's
-    trees are scored as arrays (decide.Trees: a question's candidates in a few array operations, where
+    trees are scored as arrays (qa.trees.Trees: a question's candidates in a few array operations, where
     `Booster.predict` spends about a tenth of an ask's own time on set-up); the booster is kept to check
     them against."""
 
