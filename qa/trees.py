@@ -34,7 +34,13 @@ class Trees:
     depth: int
 
     def __post_init__(self):
+        arrays = (self.feature, self.threshold, self.left, self.right, self.value)
+        if len({a.shape for a in arrays}) != 1 or self.feature.ndim != 2:
+            raise ValueError("tree arrays of mismatched shapes")
         trees, nodes = self.feature.shape
+        split = self.feature >= 0
+        if nodes == 0 or ((self.left < 0) | (self.left >= nodes) | (self.right < 0) | (self.right >= nodes))[split].any():
+            raise ValueError("tree arrays whose children lie outside their tree")
         splits = [np.flatnonzero(self.feature[t] >= 0) for t in range(trees)]
         width = max((len(x) for x in splits), default=0)
         if width <= TABLE_SPLITS:
@@ -46,9 +52,12 @@ class Trees:
                 feature[t, :len(splits[t])] = self.feature[t, splits[t]]
                 threshold[t, :len(splits[t])] = self.threshold[t, splits[t]]
                 for b in range(1 << width):
-                    n = 0
+                    n, steps = 0, 0
                     while self.feature[t, n] >= 0:
                         n = self.left[t, n] if (b >> bit[n]) & 1 else self.right[t, n]
+                        steps += 1
+                        if steps > len(splits[t]):  # a path longer than the tree's splits goes round a cycle
+                            raise ValueError("tree arrays that do not form trees")
                     table[t, b] = self.value[t, n]
             object.__setattr__(self, "_table", (feature.ravel(), threshold.ravel(), 1 << np.arange(width),
                                                 table.ravel(), np.arange(trees) << width, width))
@@ -118,9 +127,8 @@ class Trees:
         model = cls(np.asarray(data["feature"], np.int64), np.asarray(data["threshold"], float),
                     np.asarray(data["left"], np.int64), np.asarray(data["right"], np.int64),
                     np.asarray(data["value"], float), int(data["depth"]))
-        shapes = {a.shape for a in (model.feature, model.threshold, model.left, model.right, model.value)}
-        if len(shapes) != 1 or model.feature.ndim != 2 or model.feature.max() >= width:
-            raise ValueError("tree arrays of mismatched shapes or features")
+        if model.feature.max() >= width:
+            raise ValueError("tree arrays that split on a feature the rows lack")
         return model
 
 

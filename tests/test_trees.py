@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from qa.decide import FEATURES, load_model
+from qa.decide import FEATURES, MODEL_VERSION, AnswerModel, load_model
+from qa.errors import AnswerModelError
 from qa.trees import TABLE_SPLITS, Trees
 
 
@@ -59,3 +60,23 @@ def test_shipped_trees_score_the_same_by_table_and_by_walk(monkeypatch):
     assert tabled._table is not None and walked._table is None
     rows = np.random.default_rng(3).random((300, len(FEATURES))) * 4 - 2
     assert np.allclose(tabled.raw(rows), walked.raw(rows), rtol=0, atol=1e-12)  # summed in another order
+
+
+@pytest.mark.parametrize("left, right, message", [
+    ([[1, 0, 0]], [[2, 0, 0]], None),  # a proper stump
+    ([[5, 0, 0]], [[2, 0, 0]], "outside their tree"),
+    ([[0, 0, 0]], [[0, 0, 0]], "do not form trees"),  # the root is its own child
+])
+def test_broken_tree_arrays_are_refused(left, right, message):
+    """One tree: node 0 splits on feature 0 at 0.5, nodes 1 and 2 are leaves 1.0 and 2.0."""
+    data = {"kind": "trees", "depth": 1, "feature": [[0, -1, -1]], "threshold": [[0.5, 0.0, 0.0]],
+            "left": left, "right": right, "value": [[0.0, 1.0, 2.0]]}
+    if message is None:
+        assert Trees.from_json(data, 1).raw(np.array([[0.2], [0.9]])).tolist() == [1.0, 2.0]
+        return
+    with pytest.raises(ValueError, match=message):
+        Trees.from_json(data, 1)
+    broken = {"version": MODEL_VERSION, "features": list(FEATURES), "platt": {"a": 1.0, "c": 0.0}, "threshold": 0.5,
+              "scorer": data}
+    with pytest.raises(AnswerModelError, match="malformed"):
+        AnswerModel.from_json(broken)
