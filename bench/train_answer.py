@@ -35,7 +35,7 @@ import inspect
 import json
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -161,50 +161,29 @@ def best_rows(data: Collected, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.array(best_score), np.array(best_label)
 
 
-def top_scores(data: Collected, scores: np.ndarray) -> np.ndarray:
-    """Each question's best candidate score (-inf when it has none)."""
-    return np.array([scores[rows].max() if len(rows) else -np.inf for _, rows in data.groups()])
-
-
-def rates(data: Collected, scores: np.ndarray, threshold: float) -> tuple[float, float, float]:
-    """(balanced accuracy, answered rate on answerable questions, abstention rate on unanswerable ones)."""
-    answered = top_scores(data, scores) >= threshold
-    a = float(answered[data.answerable].mean()) if data.answerable.any() else 1.0
-    u = float(1 - answered[~data.answerable].mean()) if (~data.answerable).any() else 1.0
-    return (a + u) / 2, a, u
-
-
-def review_rates(data: Reviews, probs: np.ndarray, threshold: float) -> tuple[float, float, float]:
-    """rates() for the review stage: a question is answered when any of its reviews reaches the threshold."""
+def rates(data: Collected | Reviews, scores: np.ndarray, threshold: float) -> tuple[float, float, float]:
+    """(balanced accuracy, answered rate on answerable questions, abstention rate on unanswerable ones),
+    a question answered when any of its rows (candidates, or reviews for the review stage) reaches the
+    threshold; a question without rows is not answered."""
     top = np.full(len(data.answerable), -np.inf)
-    np.maximum.at(top, data.question, probs)
+    np.maximum.at(top, data.question, scores)
     answered = top >= threshold
     a = float(answered[data.answerable].mean()) if data.answerable.any() else 1.0
     u = float(1 - answered[~data.answerable].mean()) if (~data.answerable).any() else 1.0
     return (a + u) / 2, a, u
 
 
-def review_weights(sets: dict[str, Reviews], shares: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stacked (x, any_right, weight) with the weighting of fit_weights, a question's weight split over its reviews."""
-    xs, ys, ws = [], [], []
-    for name, data in sets.items():
-        counts = np.bincount(data.question, minlength=len(data.answerable))
-        xs.append(data.x)
-        ys.append(data.any_right)
-        ws.append(shares[name] / len(data.answerable) / counts[data.question])
-    w = np.concatenate(ws)
-    return np.concatenate(xs), np.concatenate(ys).astype(int), w * len(w) / w.sum()
-
-
-def fit_weights(sets: dict[str, Collected], shares: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stacked (x, y, weight): each question weighs 1/questions of its set times its set's share, split
-    evenly over its candidates, so big sets and long reviews do not drown the rest."""
+def fit_weights(sets: dict[str, Collected | Reviews], shares: dict[str, float], label: str = "y"
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stacked (x, the `label` field, weight): each question weighs 1/questions of its set times its set's
+    share, split evenly over its rows (candidates, or reviews), so big sets and long reviews do not drown
+    the rest."""
     xs, ys, ws = [], [], []
     for name, data in sets.items():
         per_question = shares[name] / len(data.answerable)
         counts = np.bincount(data.question, minlength=len(data.answerable))
         xs.append(data.x)
-        ys.append(data.y)
+        ys.append(getattr(data, label))
         ws.append(per_question / counts[data.question])
     w = np.concatenate(ws)
     return np.concatenate(xs), np.concatenate(ys).astype(int), w * len(w) / w.sum()
@@ -250,24 +229,14 @@ def fit_scorer(kind: str, x: np.ndarray, y: np.ndarray, w: np.ndarray, args, mon
     return trees
 
 
-def subset(data: Collected, questions: np.ndarray) -> Collected:
-    """The candidates of the given questions, renumbered 0..len-1."""
+def subset(data: Collected | Reviews, questions: np.ndarray) -> Collected | Reviews:
+    """The rows of the given questions, renumbered 0..len-1 (every field but `answerable` is per row)."""
     questions = np.sort(questions)
     keep = np.isin(data.question, questions)
     renumber = np.full(len(data.answerable), -1)
     renumber[questions] = np.arange(len(questions))
-    return Collected(data.x[keep], data.y[keep], renumber[data.question[keep]], data.review[keep],
-                     data.answerable[questions])
-
-
-def review_subset(data: Reviews, questions: np.ndarray) -> Reviews:
-    """The review rows of the given questions, renumbered 0..len-1."""
-    questions = np.sort(questions)
-    keep = np.isin(data.question, questions)
-    renumber = np.full(len(data.answerable), -1)
-    renumber[questions] = np.arange(len(questions))
-    return Reviews(data.x[keep], data.any_right[keep], data.best_right[keep], renumber[data.question[keep]],
-                   data.answerable[questions])
+    rows = {f.name: getattr(data, f.name)[keep] for f in fields(data) if f.name != "answerable"}
+    return replace(data, **rows | {"question": renumber[data.question[keep]], "answerable": data.answerable[questions]})
 
 
 def fold_order(n_questions: int) -> np.ndarray:
@@ -300,8 +269,8 @@ def review_out_of_fold(fit: dict[str, Reviews], shares: dict[str, float], args, 
     scores = np.zeros(len(data.any_right))
     for k in range(folds):
         rows = np.isin(data.question, order[k::folds])
-        train = dict(fit, **{"escape-dev": review_subset(data, np.setdiff1d(order, order[k::folds]))})
-        x, y, w = review_weights(train, shares)
+        train = dict(fit, **{"escape-dev": subset(data, np.setdiff1d(order, order[k::folds]))})
+        x, y, w = fit_weights(train, shares, "any_right")
         scores[rows] = fit_scorer("trees", x, y, w, args, (0,) * len(REVIEW_FEATURES)).raw(data.x[rows])
     return scores
 
@@ -344,14 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         a, c = calibrate({n: best_rows(tune[n], raw_scores[n]) for n in tune}, tune_shares)
         model = AnswerModel(FEATURES, scorer, a, c, 0.5)
         probs = {n: 1.0 / (1.0 + np.exp(-(a * raw_scores[n] + c))) for n in tune}
-
-        def set_rates(n: str, t: float) -> tuple[float, float, float]:
-            return rates(tune[n], probs[n], t)
+        decided = tune  # the rows the probabilities belong to
     else:
         # The review stage learns from sentence scores of questions the sentence stage did not see.
         oof = out_of_fold(fit, shares, args, held_sets=tuple(fit))
         fit_reviews = {n: reviews_of(fit[n], oof[n]) for n in fit}
-        xr, yr, wr = review_weights(fit_reviews, shares)
+        xr, yr, wr = fit_weights(fit_reviews, shares, "any_right")
         review_scorer = fit_scorer("trees", xr, yr, wr, args, (0,) * len(REVIEW_FEATURES))
         tune_reviews = {n: reviews_of(tune[n], raw_scores[n]) for n in TUNE} | {"escape-dev": fit_reviews["escape-dev"]}
         review_raw = {n: review_scorer.raw(tune_reviews[n].x) for n in TUNE}
@@ -359,9 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         a, c = calibrate({n: (review_raw[n], tune_reviews[n].best_right) for n in tune}, tune_shares)
         model = AnswerModel(FEATURES, scorer, a, c, 0.5, review_scorer=review_scorer)
         probs = {n: 1.0 / (1.0 + np.exp(-(a * review_raw[n] + c))) for n in tune}
+        decided = tune_reviews
 
-        def set_rates(n: str, t: float) -> tuple[float, float, float]:
-            return review_rates(tune_reviews[n], probs[n], t)
+    def set_rates(n: str, t: float) -> tuple[float, float, float]:
+        return rates(decided[n], probs[n], t)
 
     grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
     table = [(t, float(sum(tune_shares[n] * set_rates(n, t)[0] for n in tune))) for t in grid]

@@ -77,6 +77,7 @@ REVIEW_FEATURES = ("top_score", "top_gap", "top3_mean", "max_idf_terms", "max_te
                    "top_type_match")
 TOP_GAP_ALONE = 5.0  # a lone candidate stands out like a clear winner (raw scores mostly span -6..2)
 MODEL_VERSION = 3
+_COLUMN = {f: i for i, f in enumerate(FEATURES)}
 MODEL_PATH = Path(__file__).with_name("answer_model.json")
 MIN_SENTENCE_WORDS = 2
 TERM_CACHE_LIMIT = 50_000  # passages whose term sets are kept (a few KB each)
@@ -193,7 +194,7 @@ def review_rows(rows: np.ndarray, raw: np.ndarray, reviews) -> tuple[np.ndarray,
     appearance; the row index of each review's best candidate (highest raw, the first on ties); each
     candidate's review number). `rows` are one question's candidates (FEATURES), `raw` their sentence
     scores, `reviews` their review ids. One function for training and serving."""
-    col = {f: i for i, f in enumerate(FEATURES)}
+    col = _COLUMN
     _, first, group = np.unique(np.asarray(reviews), return_index=True, return_inverse=True)
     renumber = np.empty(len(first), dtype=np.int64)
     renumber[np.argsort(np.argsort(first))] = np.arange(len(first))  # number reviews by first appearance
@@ -296,18 +297,13 @@ def candidates(question: str, terms_text: str, vector: np.ndarray, positions: li
     rows: list[tuple[int, str, tuple[int, int], list[float], tuple[int, int] | None]] = []
     passage_cos = (store.vectors.reconstruct_batch(np.asarray(positions, dtype=np.int64)) @ vector
                    if positions else np.zeros(0))
-    # Every sentence vector of the passages in one gather and one product, not one per passage.
-    starts, ends = store.sentence_start[positions], store.sentence_start[np.asarray(positions, dtype=np.int64) + 1]
-    all_sims = (store.sentence_vectors[np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
-                                       if positions else np.zeros(0, dtype=np.int64)].astype(np.float32) @ vector)
-    offsets = np.concatenate([[0], np.cumsum(ends - starts)]) if positions else np.zeros(1, dtype=np.int64)
-    for n, (i, cos) in enumerate(zip(positions, passage_cos)):
+    for i, cos in zip(positions, passage_cos):
         passage = store.passages[i]
         if not passage.sentences:
             continue
         review = store.reviews[passage.review_id]
-        sims = all_sims[offsets[n]:offsets[n + 1]]
-        # The same for every sentence of the passage: computed once (this loop is most of an ask's own time).
+        sims = store.sentences_of(i).astype(np.float32) @ vector
+        # The same for every sentence of the passage, so computed once per passage.
         passage_share = share(wanted, term_sets[i][0])
         passage_idf_share = _weighted_share(idf, term_sets[i][0], idf_total)
         rank = math.log1p(rank_of.get(i, len(order)))

@@ -148,9 +148,8 @@ def _holds_type(store, position: int, kind: str, question: str, cache: dict | No
 
 class Ranker:
     """LightGBM lambdarank trees over FEATURES; a higher score ranks a passage higher. The booster's
-    trees are scored as arrays (qa.trees.Trees: a question's candidates in a few array operations, where
-    `Booster.predict` spends about a tenth of an ask's own time on set-up); the booster is kept to check
-    them against."""
+    trees are scored as arrays (qa.trees.Trees; inside an ask that measured faster than
+    `Booster.predict`, docs/ranking.md, Cost); the booster is kept to check them against."""
 
     def __init__(self, booster, version: int = RANKER_VERSION):
         self.booster = booster

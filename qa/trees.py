@@ -41,7 +41,7 @@ class Trees:
         split = self.feature >= 0
         if nodes == 0 or ((self.left < 0) | (self.left >= nodes) | (self.right < 0) | (self.right >= nodes))[split].any():
             raise ValueError("tree arrays whose children lie outside their tree")
-        splits = [np.flatnonzero(self.feature[t] >= 0) for t in range(trees)]
+        splits = [np.flatnonzero(split[t]) for t in range(trees)]
         width = max((len(x) for x in splits), default=0)
         if width <= TABLE_SPLITS:
             # Unused split slots test x[0] <= inf; no walk reads their answer bit.
@@ -66,7 +66,7 @@ class Trees:
         # sides: each level of the walk is then four gathers and one comparison, with no leaf test.
         object.__setattr__(self, "_table", None)
         base = (np.arange(trees) * nodes)[:, None]
-        leaf = self.feature < 0
+        leaf = ~split
         here = base + np.arange(nodes)[None, :]
         object.__setattr__(self, "_flat", (
             np.where(leaf, 0, self.feature).ravel(), np.where(leaf, np.inf, self.threshold).ravel(),
