@@ -3,8 +3,11 @@
 The floor is what `ask` cannot avoid: encode(question) with the same model plus an exact FAISS search.
 Our pipeline adds BM25, fusion, the per-review cap, sentence highlights, coverage and the reply. The
 query-embedding cache is switched off here, so every ask pays for its encode like the floor does.
-Prints the ratio ask_p50 / floor_p50 (target <= 1.15; issue 12 allows the learned ranker 1.25), and
-the same for the hybrid retriever (no learned ranker) in the same run, so the ranker's own cost shows.
+Prints the retrieval alone (`Engine.search`: BM25, fusion, the learned ranker, the cap, highlights) over
+the floor as search_over_floor (target <= 1.25), the whole ask (retrieval plus the answer decision, whose
+reader encodes the question's dozen best candidate sentences) as ask_p50_ms (target <= 150 ms) and
+ask_over_floor, and the hybrid retriever's ask (no learned ranker) in the same run. The reader's token
+cache is switched off too, so every ask reads its sentences afresh.
 """
 
 import json
@@ -27,6 +30,8 @@ def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
         engine = Engine.open(Settings(corpus_dir=ROOT / "corpus", index_dir=Path(tmp) / "index", query_cache=0),
                              embedder=embedder, progress=False)
         saved_cache, embedder.query_cache_size = embedder.query_cache_size, 0
+        if engine.reader is not None:
+            engine.reader.cache_size = 0
         try:
             index = engine.store.vectors
             model = embedder.model
@@ -40,16 +45,20 @@ def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
                 floor(q)
                 engine.ask(q)
                 engine.ask(q, retrieval=hybrid)
-            floor_s, ask_s, hybrid_s = [], [], []
+                engine.search(q)
+            floor_s, ask_s, hybrid_s, search_s = [], [], [], []
             for _ in range(rounds):
                 for q in QUESTIONS:  # interleaved, so drift on a shared machine hits all alike
                     floor_s.append(timed(lambda: floor(q)))
                     ask_s.append(timed(lambda: engine.ask(q)))
                     hybrid_s.append(timed(lambda: engine.ask(q, retrieval=hybrid)))
+                    search_s.append(timed(lambda: engine.search(q)))
         finally:
             embedder.query_cache_size = saved_cache
     result = {"ask_p50_ms": round(p50(ask_s) * 1000, 2), "floor_p50_ms": round(p50(floor_s) * 1000, 2),
-              "hybrid_ask_p50_ms": round(p50(hybrid_s) * 1000, 2), "retriever": RetrievalSettings().mode}
+              "hybrid_ask_p50_ms": round(p50(hybrid_s) * 1000, 2), "search_p50_ms": round(p50(search_s) * 1000, 2),
+              "retriever": RetrievalSettings().mode}
+    result["search_over_floor"] = round(result["search_p50_ms"] / result["floor_p50_ms"], 3)
     result["ask_over_floor"] = round(result["ask_p50_ms"] / result["floor_p50_ms"], 3)
     result["hybrid_ask_over_floor"] = round(result["hybrid_ask_p50_ms"] / result["floor_p50_ms"], 3)
     return result
@@ -58,8 +67,10 @@ def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
 def main() -> None:
     result = measure()
     print(f"floor (encode + FAISS search) p50: {result['floor_p50_ms']:.2f} ms")
-    print(f"ask ({result['retriever']}, cap, highlights, answer decision) p50: {result['ask_p50_ms']:.2f} ms")
-    print(f"ask / floor: {result['ask_over_floor']:.3f}  (target <= 1.15; 1.25 with the learned ranker)")
+    print(f"search ({result['retriever']}, cap, highlights) p50: {result['search_p50_ms']:.2f} ms")
+    print(f"search / floor: {result['search_over_floor']:.3f}  (target <= 1.25 with the learned ranker)")
+    print(f"ask (search plus the answer decision and its reader) p50: {result['ask_p50_ms']:.2f} ms  (target <= 150 ms)")
+    print(f"ask / floor: {result['ask_over_floor']:.3f}")
     print(f"ask with --retriever hybrid / floor: {result['hybrid_ask_over_floor']:.3f}")
     if "--json" in sys.argv:
         print(json.dumps(result))

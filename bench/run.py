@@ -169,8 +169,10 @@ def main() -> None:
     out["ann"] = ann.measure(n=20_000 if quick else 1_000_000, queries=100 if quick else 200)
     out["total_s"] = round(time.perf_counter() - t_start, 1)
 
-    rows = [(f"ask p50 ({out['retriever']}) / floor p50", f"{out['ask_p50_ms']:.2f} / {out['floor_p50_ms']:.2f} ms",
-             out["ask_over_floor"], "<= 1.25 ranked"),
+    rows = [(f"search p50 ({out['retriever']}) / floor p50", f"{out['search_p50_ms']:.2f} / {out['floor_p50_ms']:.2f} ms",
+             out["search_over_floor"], "<= 1.25"),
+            ("  whole ask p50 (with the reader) / floor p50", f"{out['ask_p50_ms']:.2f} / {out['floor_p50_ms']:.2f} ms",
+             out["ask_over_floor"], "ask <= 150 ms"),
             ("  ask p50 (hybrid) / floor p50", f"{out['hybrid_ask_p50_ms']:.2f} / {out['floor_p50_ms']:.2f} ms",
              out["hybrid_ask_over_floor"], "<= 1.15"),
             ("build / raw encode", f"{out['build_per_s']:.1f} / {out['encode_per_s']:.1f} passages/s", out["build_over_encode"], ">= 0.9"),

@@ -17,10 +17,10 @@ Each candidate sentence is labelled right when it overlaps an annotator's span o
 (qa.evals.span_answers, the same rule `qa eval` scores replies with). Two stages (qa/decide.py):
 - sentence stage: LightGBM (200 trees of 4 leaves, binary log loss, monotone in the features whose
   direction is known; `--scorer linear` for a logistic regression) fits candidates;
-- review stage, only with `--stages 2` (measured, not shipped: docs/answers.md): LightGBM (200 trees of 4 leaves) fits one row per (question,
-  review), labelled whether any of the review's candidates is right, on qa.decide.review_rows of the
-  sentence stage's out-of-fold scores (4 folds of questions), so it learns from scores like those of
-  questions the sentence stage has not seen.
+- reader stage (`--stages 2`, the default since version 4): each question's best candidates by the
+  sentence stage's out-of-fold scores (qa.decide.to_read) are read by the reader (qa/reader.py; SubjQA
+  train questions by the fold head of bench/train_reader.py that never saw them) and LightGBM (200 trees
+  of 4 leaves, monotone in the reader's logit) fits qa.decide.reader_rows.
 Both are rewritten as plain arrays (qa.trees.Trees, checked against LightGBM's own scores); a Platt fit
 of the last stage's score of each (question, review) against whether its best candidate is right makes
 the best candidate's probability calibrated; the threshold maximises the weighted balanced accuracy
@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 from qa import answer_types, decide, engine, lexical  # noqa: E402
-from qa.decide import FEATURES, MODEL_PATH, REVIEW_FEATURES, AnswerModel, Linear, review_rows  # noqa: E402
+from qa.decide import FEATURES, MODEL_PATH, READER_FEATURES, AnswerModel, Linear, reader_rows, to_read  # noqa: E402
+from qa.reader import READER_DIR, Reader, load_reader  # noqa: E402
 from qa.trees import Trees  # noqa: E402
 from qa.embed import Embedder, configure_offline  # noqa: E402
 from qa.engine import Settings  # noqa: E402
@@ -63,6 +64,8 @@ MONOTONE = {"sentence_cos": 1, "margin": 1, "sentence_terms": 1, "sentence_idf_t
             "exact_type_match": 1, "unknown_terms": -1, "type_miss": -1,
             "passage_rank": -1}
 FEATURE_CODE = "".join(inspect.getsource(m) for m in (decide, answer_types, lexical, engine))  # a change re-collects
+READER_MONOTONE = tuple({"reader": 1, "reader_margin": 1, "reader_rank": -1,
+                         "type_match": 1, "exact_type_match": 1, "unknown_terms": -1}.get(f, 0) for f in READER_FEATURES)
 NEUTRAL = AnswerModel(FEATURES, Linear(np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.zeros(len(FEATURES)), 0.0),
                       1.0, 0.0, 0.5)
 
@@ -77,6 +80,8 @@ class Collected:
     question: np.ndarray
     review: np.ndarray
     answerable: np.ndarray
+    texts: list[str] | None = None  # each candidate's sentence (what the reader reads)
+    asked: list[str] | None = None  # each question as searched (what the reader reads it against)
 
     def groups(self):
         """(question index, rows of its candidates) for every question, including those with none."""
@@ -93,16 +98,20 @@ def collect(folder: Path, embedder: Embedder, k: int = 5, cache: Path = CACHE) -
     key = hashlib.sha256(json.dumps([FEATURES, str(folder), (folder / "queries.jsonl").read_text(encoding="utf-8"),
                                      FEATURE_CODE]).encode()).hexdigest()[:12]
     path = cache / f"{dataset.name}-{key}.npz"
-    if path.is_file():
+    if path.is_file() and path.with_suffix(".json").is_file():
         data = np.load(path)
-        return Collected(data["x"], data["y"], data["question"], data["review"], data["answerable"])
+        words = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        return Collected(data["x"], data["y"], data["question"], data["review"], data["answerable"], words["texts"],
+                         words["asked"])
     engine, maps = open_dataset_engine(dataset, Settings(), Path(".cache/evals"), embedder=embedder,
                                        progress=True, answer_model=NEUTRAL)
     from_dataset = dataset.corpus_path is not None
     retrieval = engine.retrieval_settings(k=k)
-    x, y, question, review, answerable = [], [], [], [], []
+    x, y, question, review, answerable, texts, asked = [], [], [], [], [], [], []
     for n, q in enumerate(tqdm(dataset.queries, desc=dataset.name, unit="question", disable=not sys.stderr.isatty())):
-        cands = engine.prepare(q.text, q.history, retrieval, Filters(metadata=q.filter)).candidates
+        prepared = engine.prepare(q.text, q.history, retrieval, Filters(metadata=q.filter))
+        cands = prepared.candidates
+        asked.append(prepared.folded.query_used)
         reviews = sorted({c.review_id for c in cands})
         spans = gold_spans(q, dataset.evidence.get(q.id, []), maps, reviews, from_dataset)
         answers = [fold_text(a) for a in q.answers if a.strip()]
@@ -112,41 +121,72 @@ def collect(folder: Path, embedder: Embedder, k: int = 5, cache: Path = CACHE) -
                                                          spans.get(c.review_id, []), answers))
             question.append(n)
             review.append(reviews.index(c.review_id))
+            texts.append(engine.store.reviews[c.review_id].text[c.sentence[0]:c.sentence[1]])
         answerable.append(q.answerable)
     out = Collected(np.array(x, float).reshape(-1, len(FEATURES)), np.array(y, bool), np.array(question, int),
-                    np.array(review, int), np.array(answerable, bool))
+                    np.array(review, int), np.array(answerable, bool), texts, asked)
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, x=out.x, y=out.y, question=out.question, review=out.review, answerable=out.answerable)
+    path.with_suffix(".json").write_text(json.dumps({"texts": texts, "asked": asked}), encoding="utf-8")
     print(f"{dataset.name}: {len(out.answerable)} questions, {len(out.y)} candidates", file=sys.stderr)
     return out
 
 
-@dataclass
-class Reviews:
-    """One dataset's (question, review) rows for the review stage: its features (qa.decide.review_rows
-    of the sentence stage's scores), whether any candidate of the review is right, whether its best
-    candidate is, the question index, and per question whether it is answerable."""
+class ReaderLogits:
+    """The reader's logits for training: token vectors looked up in bench/train_reader.py's cache (the
+    same texts, encoded by the same model at the same precision) and encoded otherwise; SubjQA train
+    questions are read by the fold head that never saw them (bench/reader_data.fold_of)."""
 
-    x: np.ndarray
-    any_right: np.ndarray
-    best_right: np.ndarray
-    question: np.ndarray
-    answerable: np.ndarray
+    def __init__(self, embedder: Embedder, precision: str, use_cache: bool = True):
+        from bench.reader_data import fold_of
+
+        self.fold_of = fold_of
+        self.shipped = load_reader(READER_DIR).with_embedder(embedder)
+        self.embedder = embedder
+        self.folds: list[Reader] = []  # loaded when first needed (tests read without them)
+        self.table: dict[str, np.ndarray] = {}
+        cached = Path(".cache/reader") / f"tokens-{precision}.npz"
+        pairs = Path(".cache/reader/pairs.jsonl")
+        if use_cache and cached.is_file() and pairs.is_file():
+            rows = [json.loads(line) for line in open(pairs, encoding="utf-8")]
+            texts = list(dict.fromkeys([p["q"] for p in rows] + [p["s"] for p in rows]))
+            data = np.load(cached)
+            vectors, offsets = data["vectors"], data["offsets"]
+            if len(offsets) == len(texts) + 1:
+                self.table = {t: vectors[offsets[i]:offsets[i + 1]] for i, t in enumerate(texts)}
+
+    def tokens(self, texts: list[str]) -> list[np.ndarray]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.table]
+        for start in range(0, len(missing), 256):
+            part = missing[start:start + 256]
+            for t, v in zip(part, self.shipped.tokens(part)):
+                self.table[t] = v.astype(np.float16)
+        return [self.table[t][:64].astype(np.float32) for t in texts]
+
+    def __call__(self, question: str, sentences: list[str], cross_fit: bool) -> np.ndarray:
+        if cross_fit and not self.folds:
+            self.folds = [load_reader(Path(".cache/reader") / f"fold{k}").with_embedder(self.embedder) for k in (0, 1)]
+        reader: Reader = self.folds[self.fold_of(question)] if cross_fit else self.shipped
+        vectors = self.tokens([question, *sentences])
+        return reader.score_tokens(vectors[0], vectors[1:])
 
 
-def reviews_of(data: Collected, raw: np.ndarray) -> Reviews:
-    x, any_right, best_right, question = [], [], [], []
+def read_rows(data: Collected, raw: np.ndarray, logits: ReaderLogits, cross_fit: bool) -> Collected:
+    """The reader stage's rows of a dataset: for each question, the candidates to_read picks from the
+    sentence stage's `raw` scores, as qa.decide.reader_rows, with their labels."""
+    xs, ys, qs, rs = [], [], [], []
     for q, rows in data.groups():
         if not len(rows):
             continue
-        table, best, group = review_rows(data.x[rows], raw[rows], data.review[rows])
-        for g in range(len(table)):
-            x.append(table[g])
-            any_right.append(data.y[rows[group == g]].any())
-            best_right.append(data.y[rows[best[g]]])
-            question.append(q)
-    return Reviews(np.array(x, float).reshape(-1, len(REVIEW_FEATURES)), np.array(any_right, bool),
-                   np.array(best_right, bool), np.array(question, int), data.answerable)
+        chosen = to_read(raw[rows], data.review[rows])
+        picked = rows[chosen]
+        read = logits(data.asked[q], [data.texts[i] for i in picked], cross_fit)
+        xs.append(reader_rows(data.x[rows], chosen, read))
+        ys.append(data.y[picked])
+        qs.append(np.full(len(picked), q))
+        rs.append(data.review[picked])
+    return Collected(np.concatenate(xs) if xs else np.zeros((0, len(READER_FEATURES))), np.concatenate(ys).astype(bool),
+                     np.concatenate(qs).astype(int), np.concatenate(rs).astype(int), data.answerable)
 
 
 def best_rows(data: Collected, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +201,7 @@ def best_rows(data: Collected, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.array(best_score), np.array(best_label)
 
 
-def rates(data: Collected | Reviews, scores: np.ndarray, threshold: float) -> tuple[float, float, float]:
+def rates(data: Collected, scores: np.ndarray, threshold: float) -> tuple[float, float, float]:
     """(balanced accuracy, answered rate on answerable questions, abstention rate on unanswerable ones),
     a question answered when any of its rows (candidates, or reviews for the review stage) reaches the
     threshold; a question without rows is not answered."""
@@ -173,7 +213,7 @@ def rates(data: Collected | Reviews, scores: np.ndarray, threshold: float) -> tu
     return (a + u) / 2, a, u
 
 
-def fit_weights(sets: dict[str, Collected | Reviews], shares: dict[str, float], label: str = "y"
+def fit_weights(sets: dict[str, Collected], shares: dict[str, float], label: str = "y"
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stacked (x, the `label` field, weight): each question weighs 1/questions of its set times its set's
     share, split evenly over its rows (candidates, or reviews), so big sets and long reviews do not drown
@@ -229,14 +269,18 @@ def fit_scorer(kind: str, x: np.ndarray, y: np.ndarray, w: np.ndarray, args, mon
     return trees
 
 
-def subset(data: Collected | Reviews, questions: np.ndarray) -> Collected | Reviews:
+def subset(data: Collected, questions: np.ndarray) -> Collected:
     """The rows of the given questions, renumbered 0..len-1 (every field but `answerable` is per row)."""
     questions = np.sort(questions)
     keep = np.isin(data.question, questions)
     renumber = np.full(len(data.answerable), -1)
     renumber[questions] = np.arange(len(questions))
-    rows = {f.name: getattr(data, f.name)[keep] for f in fields(data) if f.name != "answerable"}
-    return replace(data, **rows | {"question": renumber[data.question[keep]], "answerable": data.answerable[questions]})
+    rows = {f.name: getattr(data, f.name)[keep] for f in fields(data)
+            if f.name not in ("answerable", "texts", "asked")}
+    texts = None if data.texts is None else [t for t, k in zip(data.texts, keep) if k]
+    asked = None if data.asked is None else [data.asked[q] for q in questions]
+    return replace(data, **rows | {"question": renumber[data.question[keep]], "answerable": data.answerable[questions],
+                                   "texts": texts, "asked": asked})
 
 
 def fold_order(n_questions: int) -> np.ndarray:
@@ -261,17 +305,17 @@ def out_of_fold(fit: dict[str, Collected], shares: dict[str, float], args, folds
     return scores
 
 
-def review_out_of_fold(fit: dict[str, Reviews], shares: dict[str, float], args, folds: int = 4) -> np.ndarray:
-    """Review-stage raw scores of escape-dev's reviews, each from a scorer fitted without its fold (the
-    folds of out_of_fold, so no question is scored by a model that saw it in either stage)."""
+def reader_out_of_fold(fit: dict[str, Collected], shares: dict[str, float], args, folds: int = 4) -> np.ndarray:
+    """Reader-stage raw scores of escape-dev's read candidates, each from a scorer fitted without its fold
+    (the folds of out_of_fold, so no question is scored by a model that saw it in either stage)."""
     data = fit["escape-dev"]
     order = fold_order(len(data.answerable))
-    scores = np.zeros(len(data.any_right))
+    scores = np.zeros(len(data.y))
     for k in range(folds):
         rows = np.isin(data.question, order[k::folds])
         train = dict(fit, **{"escape-dev": subset(data, np.setdiff1d(order, order[k::folds]))})
-        x, y, w = fit_weights(train, shares, "any_right")
-        scores[rows] = fit_scorer("trees", x, y, w, args, (0,) * len(REVIEW_FEATURES)).raw(data.x[rows])
+        x, y, w = fit_weights(train, shares)
+        scores[rows] = fit_scorer("trees", x, y, w, args, READER_MONOTONE).raw(data.x[rows])
     return scores
 
 
@@ -285,8 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trees", type=int, default=200, help="boosting rounds (trees)")
     parser.add_argument("--leaves", type=int, default=4, help="leaves per tree")
     parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the linear scorer")
-    parser.add_argument("--stages", type=int, choices=[1, 2], default=1,
-                        help="1: the best sentence's own score decides (shipped); 2: a review stage decides whether each review answers")
+    parser.add_argument("--stages", type=int, choices=[1, 2], default=2,
+                        help="1: the sentence stage alone decides (version 3); 2: the reader stage (qa/reader.py) "
+                             "re-scores each question's best candidates and decides (version 4)")
     parser.add_argument("--dry-run", action="store_true", help="print the tuning results, write nothing")
     args = parser.parse_args(argv)
     configure_offline()
@@ -315,18 +360,23 @@ def main(argv: list[str] | None = None) -> int:
         probs = {n: 1.0 / (1.0 + np.exp(-(a * raw_scores[n] + c))) for n in tune}
         decided = tune  # the rows the probabilities belong to
     else:
-        # The review stage learns from sentence scores of questions the sentence stage did not see.
+        # The reader stage learns from sentence scores of questions the sentence stage did not see, and
+        # reads SubjQA train questions with the fold head that did not see them.
+        precision = embedder.precision
+        logits = ReaderLogits(embedder, precision)
         oof = out_of_fold(fit, shares, args, held_sets=tuple(fit))
-        fit_reviews = {n: reviews_of(fit[n], oof[n]) for n in fit}
-        xr, yr, wr = fit_weights(fit_reviews, shares, "any_right")
-        review_scorer = fit_scorer("trees", xr, yr, wr, args, (0,) * len(REVIEW_FEATURES))
-        tune_reviews = {n: reviews_of(tune[n], raw_scores[n]) for n in TUNE} | {"escape-dev": fit_reviews["escape-dev"]}
-        review_raw = {n: review_scorer.raw(tune_reviews[n].x) for n in TUNE}
-        review_raw["escape-dev"] = review_out_of_fold(fit_reviews, shares, args)
-        a, c = calibrate({n: (review_raw[n], tune_reviews[n].best_right) for n in tune}, tune_shares)
-        model = AnswerModel(FEATURES, scorer, a, c, 0.5, review_scorer=review_scorer)
-        probs = {n: 1.0 / (1.0 + np.exp(-(a * review_raw[n] + c))) for n in tune}
-        decided = tune_reviews
+        fit_read = {n: read_rows(fit[n], oof[n], logits, cross_fit=n != "escape-dev") for n in fit}
+        xr, yr, wr = fit_weights(fit_read, shares)
+        reader_scorer = fit_scorer("trees", xr, yr, wr, args, READER_MONOTONE)
+        tune_read = {n: read_rows(tune[n], raw_scores[n], logits, cross_fit=False) for n in TUNE}
+        tune_read["escape-dev"] = fit_read["escape-dev"]
+        reader_raw = {n: reader_scorer.raw(tune_read[n].x) for n in TUNE}
+        reader_raw["escape-dev"] = reader_out_of_fold(fit_read, shares, args)
+        a, c = calibrate({n: best_rows(tune_read[n], reader_raw[n]) for n in tune}, tune_shares)
+        model = AnswerModel(FEATURES, scorer, a, c, 0.5, reader_scorer=reader_scorer)
+        probs = {n: 1.0 / (1.0 + np.exp(-(a * reader_raw[n] + c))) for n in tune}
+        decided = tune_read
+        y = yr
 
     def set_rates(n: str, t: float) -> tuple[float, float, float]:
         return rates(decided[n], probs[n], t)

@@ -40,6 +40,7 @@ from qa.embed import Embedder, configure_offline  # noqa: E402
 from qa.engine import Settings  # noqa: E402
 from qa.evals import load_dataset, open_dataset_engine, relevant_passages  # noqa: E402
 from qa.rank import FEATURES, RANKER_PATH, RANKER_VERSION, features, load_ranker  # noqa: E402
+from qa.trees import Trees  # noqa: E402
 from qa.retrieve import Filters, RetrievalSettings  # noqa: E402
 
 FIT = [f"{d}-train-item" for d in ("electronics", "grocery", "restaurants", "tripadvisor")]
@@ -176,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     fitted = time.perf_counter() - started
     text_model = model.booster_.model_to_string(num_iteration=model.best_iteration_)
     out = Path(args.out)
-    out.write_text(json.dumps({"version": RANKER_VERSION, "features": list(FEATURES), "lightgbm_model": text_model,
+    import lightgbm
+
+    trees = Trees.from_lightgbm(lightgbm.Booster(model_str=text_model).dump_model()).to_json()
+    out.write_text(json.dumps({"version": RANKER_VERSION, "features": list(FEATURES), "trees": trees,
+                               "lightgbm_model": text_model,
                                "trained_on": FIT + ["escape-dev"], "early_stopped_on": TUNE,
                                "ignored_features": list(args.ignore)}) + "\n", encoding="utf-8")
     served = load_ranker(out)

@@ -30,22 +30,21 @@ probability of the best candidate is calibrated: of the questions answered with 
 about a fraction c are right. A review addresses the question when its best candidate reaches the
 threshold chosen on tuning data; the question is answered when any review does.
 
-A model may add a review stage (`bench/train_answer.py --stages 2`; measured and not shipped, see
-docs/answers.md), which judges whether each review answers at all from that review's scores and what
-the question's candidates hold (REVIEW_FEATURES):
+A model may add a reader stage (model version 4): the question is read against its few best candidates
+(to_read: each review's READ_PER_REVIEW best by raw score, at most READ_LIMIT in all) by the reader of
+qa/reader.py, and a second small tree ensemble judges each read candidate from READER_FEATURES:
 
-    top_score       the review's best raw score
-    top_gap         best minus second best raw score in the review (TOP_GAP_ALONE for a lone candidate)
-    top3_mean       mean raw score of the review's three best
-    max_idf_terms, max_terms, max_cos   the best sentence_idf_terms, sentence_terms, sentence_cos among
-                    all the question's candidates (does any sentence hold the question's words)
-    unknown_terms, unseen_terms, factoid, question_terms   the question's own features
-    log_candidates  log(1 + the review's candidates)
-    top_idf_terms, top_cos, top_type_match   the best sentence's own
+    reader          the reader's logit: does this sentence answer the question, read word by word
+    reader_margin   reader minus the best reader logit among the question's read candidates (<= 0)
+    reader_rank     log(1 + rank of its reader logit among the read candidates, 0 the best)
+    factoid, type_match, exact_type_match, unknown_terms, unseen_terms, sentence_idf_terms, sentence_cos
+                    the candidate's own features (as above)
 
-Then the review's best sentence gets sigmoid(a * review_raw(r) + c), (a, c) fitted as above on the
-review stage's score, and another sentence of the review that times sigmoid(raw) / sigmoid(best raw),
-which keeps the sentence order inside the review.
+The sentence stage's own score only chooses what is read: given to the reader stage as well, it
+outweighed the reader (SubjQA opinion questions, most of the training data, are where it is strong) and
+"Running time: 1hr 34m" stayed unanswered for "How long is the film?" however surely the reader read it
+(docs/answers.md, version 4). The read candidates get sigmoid(a * reader_raw(r) + c), (a, c) a Platt fit as above on that score;
+candidates not read get probability 0: they can neither answer nor lead the reply.
 """
 
 from __future__ import annotations
@@ -56,6 +55,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -72,11 +72,11 @@ EXACT_TYPES = ("duration", "score", "date", "quantity")  # patterns that rarely 
 # is no candidate at all (in training too). Names, places and "how much" are left to the model: a
 # capitalised word is often no name, and "how much did you like it" wants no number.
 REQUIRED_TYPES = ("duration", "score", "date")
-REVIEW_FEATURES = ("top_score", "top_gap", "top3_mean", "max_idf_terms", "max_terms", "max_cos", "unknown_terms",
-                   "unseen_terms", "factoid", "question_terms", "log_candidates", "top_idf_terms", "top_cos",
-                   "top_type_match")
-TOP_GAP_ALONE = 5.0  # a lone candidate stands out like a clear winner (raw scores mostly span -6..2)
-MODEL_VERSION = 3
+READER_FEATURES = ("reader", "reader_margin", "reader_rank", "factoid", "type_match", "exact_type_match",
+                   "unknown_terms", "unseen_terms", "sentence_idf_terms", "sentence_cos")
+READ_PER_REVIEW = 3  # each review's best candidates by the sentence stage that the reader reads
+READ_LIMIT = 12  # and at most this many in all: one batched forward pass over about a dozen sentences
+MODEL_VERSION = 4
 _COLUMN = {f: i for i, f in enumerate(FEATURES)}
 MODEL_PATH = Path(__file__).with_name("answer_model.json")
 MIN_SENTENCE_WORDS = 2
@@ -129,7 +129,7 @@ class Linear:
 
 @dataclass(frozen=True)
 class AnswerModel:
-    """The sentence scorer, the optional review stage's scorer (None: none) and the Platt (a, c) of the
+    """The sentence scorer, the optional reader stage's scorer (None: none) and the Platt (a, c) of the
     last stage; see the module docstring for the formulas."""
 
     features: tuple[str, ...]
@@ -138,42 +138,45 @@ class AnswerModel:
     c: float
     threshold: float
     version: int = MODEL_VERSION
-    review_scorer: Linear | Trees | None = None
+    reader_scorer: Linear | Trees | None = None
 
-    def probabilities(self, rows: np.ndarray, reviews: np.ndarray | None = None) -> np.ndarray:
-        """Each candidate's calibrated probability; `reviews` (an id per row, any hashable labels) is
-        needed when the model has a review stage. An empty input gives an empty output."""
+    def probabilities(self, rows: np.ndarray, reviews=None, read: Callable[[np.ndarray], np.ndarray] | None = None
+                      ) -> np.ndarray:
+        """Each candidate's calibrated probability. With a reader stage, `reviews` (a review label per
+        row) and `read` (row indices -> the reader's logits for those candidates) are needed; rows not
+        read get 0. An empty input gives an empty output."""
         rows = np.asarray(rows, float)
         if len(rows) == 0:
             return np.zeros(0)
         raw = self.scorer.raw(rows)
-        if self.review_scorer is None:
+        if self.reader_scorer is None:
             return _sigmoid(self.a * raw + self.c)
-        if reviews is None:
-            raise ValueError("a model with a review stage needs each candidate's review")
-        table, best, group = review_rows(rows, raw, reviews)
-        review_p = _sigmoid(self.a * self.review_scorer.raw(table) + self.c)
-        return review_p[group] * _sigmoid(raw) / _sigmoid(raw[best][group])
+        if reviews is None or read is None:
+            raise ValueError("a model with a reader stage needs each candidate's review and the reader")
+        chosen = to_read(raw, reviews)
+        out = np.zeros(len(rows))
+        out[chosen] = _sigmoid(self.a * self.reader_scorer.raw(reader_rows(rows, chosen, read(chosen))) + self.c)
+        return out
 
     def to_json(self, **extra) -> dict:
         out = {"version": self.version, "features": list(self.features), "scorer": self.scorer.to_json(),
                "platt": {"a": self.a, "c": self.c}, "threshold": self.threshold}
-        if self.review_scorer is not None:
-            out |= {"review_features": list(REVIEW_FEATURES), "review_scorer": self.review_scorer.to_json()}
+        if self.reader_scorer is not None:
+            out |= {"reader_features": list(READER_FEATURES), "reader_scorer": self.reader_scorer.to_json()}
         return out | extra
 
     @classmethod
     def from_json(cls, data: dict, where: str = "the answer model") -> "AnswerModel":
         if data.get("version") != MODEL_VERSION or tuple(data.get("features", ())) != FEATURES or (
-                "review_features" in data and tuple(data["review_features"]) != REVIEW_FEATURES):
+                "reader_features" in data and tuple(data["reader_features"]) != READER_FEATURES):
             raise AnswerModelError(f"{where} was fitted for another feature set (version {data.get('version')}); "
                                    "refit it with bench/train_answer.py.")
         try:
             scorer = _scorer_from_json(data["scorer"], len(FEATURES))
-            review = (_scorer_from_json(data["review_scorer"], len(REVIEW_FEATURES))
-                      if "review_scorer" in data else None)
+            reader = (_scorer_from_json(data["reader_scorer"], len(READER_FEATURES))
+                      if "reader_scorer" in data else None)
             return cls(FEATURES, scorer, float(data["platt"]["a"]), float(data["platt"]["c"]), float(data["threshold"]),
-                       review_scorer=review)
+                       reader_scorer=reader)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AnswerModelError(f"{where} is incomplete or malformed ({exc}); refit it with bench/train_answer.py.") from exc
 
@@ -189,30 +192,33 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def review_rows(rows: np.ndarray, raw: np.ndarray, reviews) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The review stage's input: (one row of REVIEW_FEATURES per distinct review, in order of first
-    appearance; the row index of each review's best candidate (highest raw, the first on ties); each
-    candidate's review number). `rows` are one question's candidates (FEATURES), `raw` their sentence
-    scores, `reviews` their review ids. One function for training and serving."""
+def to_read(raw: np.ndarray, reviews) -> np.ndarray:
+    """Indices of the candidates the reader reads: in order of raw score (best first, the first on ties),
+    each review's first READ_PER_REVIEW, at most READ_LIMIT in all. One function for training and serving."""
+    taken: dict = {}
+    out = []
+    for i in np.argsort(-np.asarray(raw), kind="stable"):
+        label = reviews[i]
+        if taken.get(label, 0) < READ_PER_REVIEW:
+            taken[label] = taken.get(label, 0) + 1
+            out.append(int(i))
+            if len(out) == READ_LIMIT:
+                break
+    return np.array(out, dtype=np.int64)
+
+
+def reader_rows(rows: np.ndarray, chosen: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """The reader stage's input, one row of READER_FEATURES per chosen candidate (see the module
+    docstring); `rows` are all of one question's candidates, `logits` the reader's for the chosen ones.
+    One function for training and serving."""
+    logits = np.asarray(logits, float)
     col = _COLUMN
-    _, first, group = np.unique(np.asarray(reviews), return_index=True, return_inverse=True)
-    renumber = np.empty(len(first), dtype=np.int64)
-    renumber[np.argsort(np.argsort(first))] = np.arange(len(first))  # number reviews by first appearance
-    group = renumber[group.ravel()]
-    question_wide = [rows[:, col["sentence_idf_terms"]].max(), rows[:, col["sentence_terms"]].max(),
-                     rows[:, col["sentence_cos"]].max()]
-    table = np.zeros((len(first), len(REVIEW_FEATURES)))
-    best = np.zeros(len(first), dtype=np.int64)
-    for g in range(len(first)):
-        members = np.flatnonzero(group == g)
-        ranked = members[np.argsort(-raw[members], kind="stable")]
-        top = raw[ranked]
-        b = rows[ranked[0]]
-        best[g] = ranked[0]
-        table[g] = [top[0], top[0] - top[1] if len(top) > 1 else TOP_GAP_ALONE, top[:3].mean(), *question_wide,
-                    b[col["unknown_terms"]], b[col["unseen_terms"]], b[col["factoid"]], b[col["question_terms"]],
-                    np.log1p(len(members)), b[col["sentence_idf_terms"]], b[col["sentence_cos"]], b[col["type_match"]]]
-    return table, best, group
+    picked = rows[chosen]
+    rank = np.empty(len(chosen))
+    rank[np.argsort(-logits, kind="stable")] = np.arange(len(chosen))
+    own = [col[f] for f in ("factoid", "type_match", "exact_type_match", "unknown_terms", "unseen_terms",
+                            "sentence_idf_terms", "sentence_cos")]
+    return np.column_stack([logits, logits - logits.max(), np.log1p(rank), picked[:, own]])
 
 
 @lru_cache(maxsize=4)
@@ -329,11 +335,15 @@ def candidates(question: str, terms_text: str, vector: np.ndarray, positions: li
     return out
 
 
-def score(cands: list[Candidate], model: AnswerModel) -> list[Candidate]:
-    """The candidates with their calibrated probabilities, best first (ties: closer sentence first)."""
+def score(cands: list[Candidate], model: AnswerModel,
+          read: Callable[[list[Candidate]], np.ndarray] | None = None) -> list[Candidate]:
+    """The candidates with their calibrated probabilities, best first (ties: closer sentence first).
+    `read` gives the reader's logits for a list of candidates (needed when the model has a reader stage)."""
     if not cands:
         return []
-    probs = model.probabilities(np.array([c.features for c in cands], dtype=float), [c.review_id for c in cands])
+    reader = None if read is None else (lambda chosen: read([cands[i] for i in chosen]))
+    probs = model.probabilities(np.array([c.features for c in cands], dtype=float), [c.review_id for c in cands],
+                                reader)
     scored = [Candidate(c.position, c.review_id, c.sentence, c.features, c.answer_span, float(p))
               for c, p in zip(cands, probs)]
     return sorted(scored, key=lambda c: (-c.probability, -c.features[0], c.position, c.sentence))

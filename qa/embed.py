@@ -133,6 +133,25 @@ class Embedder:
                 out[start : start + len(chunk)] = torch.nn.functional.normalize(pooled.float(), p=2, dim=1).numpy()
         return out
 
+    def encode_tokens(self, texts: list[str], tokens_per_batch: int = 2048) -> list[np.ndarray]:
+        """Each text's last-layer token vectors (special tokens included, padding not), float32 of shape
+        (tokens, dim), at the current precision: what the reader (qa/reader.py) reads. Texts are sorted by
+        token count into batches of about `tokens_per_batch` tokens, so a batch pads to its own longest."""
+        import torch
+
+        if not texts:
+            return []
+        out: list[np.ndarray] = [np.zeros((0, self.info.dim), dtype=np.float32)] * len(texts)
+        model = self._model()
+        with torch.inference_mode():
+            features = model.preprocess(list(texts))
+            lengths = features["attention_mask"].sum(dim=1).numpy()
+            for batch, inputs in _batches(features, lengths, np.argsort(-lengths, kind="stable"), tokens_per_batch):
+                tokens = model(inputs)["token_embeddings"].float().numpy()
+                for row, i in enumerate(batch):
+                    out[i] = tokens[row, : lengths[i]]
+        return out
+
     def encode_query(self, text: str) -> np.ndarray:
         """One question's vector, shape (dim,). Repeated questions come from an LRU cache; questions
         from other threads that arrive while the model is busy are encoded in one batch with this one."""
@@ -179,16 +198,7 @@ class Embedder:
             lengths = features["attention_mask"].sum(dim=1).numpy()
             offsets = features["offset_mapping"].numpy().astype(np.int64)
             order = np.argsort(-lengths, kind="stable") if sort_by_length else np.arange(len(texts))
-            tensors = [k for k, v in features.items() if isinstance(v, torch.Tensor) and v.dim() == 2]
-            start = 0
-            while start < len(order):
-                size = max(1, tokens_per_batch // max(int(lengths[order[start]]), 1))
-                batch = order[start : start + size]
-                longest = int(lengths[batch].max())
-                start += len(batch)
-                index = torch.from_numpy(batch)
-                inputs = {k: features[k][index, :longest] for k in tensors}
-                inputs.update({k: v for k, v in features.items() if not isinstance(v, torch.Tensor)})
+            for batch, inputs in _batches(features, lengths, order, tokens_per_batch):
                 out = model(inputs)
                 pooled = torch.nn.functional.normalize(out["sentence_embedding"].float(), p=2, dim=1)
                 passage_vectors[batch] = pooled.numpy()
@@ -197,6 +207,23 @@ class Embedder:
                     sentence_vectors[i] = _pool_sentences(tokens[row, : lengths[i]], offsets[i, : lengths[i]],
                                                           sentence_spans[i], dim)
         return passage_vectors, sentence_vectors
+
+
+def _batches(features: dict, lengths: np.ndarray, order: np.ndarray, tokens_per_batch: int):
+    """(row indices, model inputs) for consecutive runs of `order` of about `tokens_per_batch` tokens, each
+    padded only to its own longest text; non-tensor features are passed through unchanged."""
+    import torch
+
+    tensors = [k for k, v in features.items() if isinstance(v, torch.Tensor) and v.dim() == 2]
+    rest = {k: v for k, v in features.items() if not isinstance(v, torch.Tensor)}
+    start = 0
+    while start < len(order):
+        size = max(1, tokens_per_batch // max(int(lengths[order[start]]), 1))
+        batch = order[start : start + size]
+        longest = int(lengths[batch].max())
+        start += len(batch)
+        index = torch.from_numpy(batch)
+        yield batch, {k: features[k][index, :longest] for k in tensors} | rest
 
 
 def _pool_sentences(tokens: np.ndarray, token_offsets: np.ndarray, spans: list[tuple[int, int]],

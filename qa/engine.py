@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from .errors import CorpusError
 from .passages import ChunkerSettings
 from .precision import resolve as resolve_precision
 from .rank import FEATURES as RANK_FEATURES, RANKER_VERSION
+from .reader import READER_VERSION, load_reader
 from .records import Answer, Hit, Passage, Review
 from .retrieve import Filters, Query, Retriever, RetrievalSettings, score_key
 from .build import BuildReport, open_index
@@ -83,6 +84,8 @@ class Engine:
         self.report = report
         self.retriever = Retriever(store, embedder)
         self.answer_model = answer_model or load_model()
+        # The reader shares the embedder (one model in memory, at the index's precision).
+        self.reader = load_reader().with_embedder(embedder) if self.answer_model.reader_scorer is not None else None
         self.precision_note = ""
 
     @classmethod
@@ -91,6 +94,8 @@ class Engine:
         if not Path(settings.corpus_dir).is_dir():  # fail before the slow model load
             raise CorpusError(f"The corpus folder {settings.corpus_dir} does not exist; create it and add review files.")
         answer_model = answer_model or load_model()  # a missing or mismatched model file fails before the slow load too
+        if answer_model.reader_scorer is not None:
+            load_reader()  # and so does a missing or altered reader
         precision, why = resolve_precision(settings.precision)
         if embedder is None:
             embedder = Embedder(settings.model, query_cache_size=settings.query_cache, precision=precision)
@@ -99,7 +104,8 @@ class Engine:
         store, report = open_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunker,
                                    rebuild=rebuild, progress=progress, index_factory=settings.index_factory,
                                    ann_threshold=settings.ann_threshold,
-                                   stamp={"ranker": {"version": RANKER_VERSION, "features": list(RANK_FEATURES)}},
+                                   stamp={"ranker": {"version": RANKER_VERSION, "features": list(RANK_FEATURES)},
+                                          "reader": {"version": READER_VERSION}},
                                    engine=settings.build_engine, workers=settings.build_workers)
         if settings.precision == "auto":  # questions at the precision the passages were embedded at
             built = store.manifest.get("precision", "fp32")
@@ -198,6 +204,14 @@ class Engine:
                            order)
         return Prepared(text, notices, folded, query, detail, hits, per_review, in_scope, cands)
 
+    def reader_for(self, question: str) -> Callable[[list[Candidate]], np.ndarray] | None:
+        """The reader's logits for candidates of this question (None without a reader stage)."""
+        if self.reader is None:
+            return None
+        reviews = self.store.reviews
+        return lambda cands: self.reader.logits(question, [reviews[c.review_id].text[c.sentence[0]:c.sentence[1]]
+                                                           for c in cands])
+
     def ask(self, question: str, history: list[str] | tuple[str, ...] = (), filters: Filters | None = None,
             retrieval: RetrievalSettings | None = None) -> Answer:
         """Answer one question within `filters` (default: everything) with `retrieval` (default: the
@@ -212,5 +226,6 @@ class Engine:
             return self.retriever.hit(position, rank, p.detail.get(position, {}), key, p.query.vector)
 
         return build_answer(p.text, p.folded.query_used, p.hits, p.per_review, self.store.reviews, p.in_scope,
-                            score(p.candidates, self.answer_model), self.answer_model.threshold,
+                            score(p.candidates, self.answer_model, self.reader_for(p.folded.query_used)),
+                            self.answer_model.threshold,
                             self.store.position, make_hit, p.notices)

@@ -35,3 +35,7 @@ class DatasetError(QAError):
 
 class AnswerModelError(QAError):
     """The fitted answer-decision model file is missing, unreadable or fitted for other features."""
+
+
+class ReaderModelError(QAError):
+    """The reader's weights are missing, altered (sha256), of another version or of another shape."""

@@ -147,14 +147,13 @@ def _holds_type(store, position: int, kind: str, question: str, cache: dict | No
 
 
 class Ranker:
-    """LightGBM lambdarank trees over FEATURES; a higher score ranks a passage higher. The booster's
-    trees are scored as arrays (qa.trees.Trees; inside an ask that measured faster than
-    `Booster.predict`, docs/ranking.md, Cost); the booster is kept to check them against."""
+    """LightGBM lambdarank trees over FEATURES, stored and scored as arrays (qa.trees.Trees; inside an ask
+    that measured faster than `Booster.predict`, docs/ranking.md, Cost); a higher score ranks a passage
+    higher. Serving needs no LightGBM: the fitted file holds the arrays."""
 
-    def __init__(self, booster, version: int = RANKER_VERSION):
-        self.booster = booster
+    def __init__(self, trees: Trees, version: int = RANKER_VERSION):
+        self.trees = trees
         self.version = version
-        self.trees = Trees.from_lightgbm(booster.dump_model())
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
         if not len(rows):
@@ -165,25 +164,19 @@ class Ranker:
 def load_ranker(path: Path = RANKER_PATH) -> Ranker:
     """The fitted ranker; one plain sentence when the file is missing or was fitted for other features.
 
-    The file is a small JSON manifest holding LightGBM's own text model (`Booster.model_to_string()`)."""
+    The file is a small JSON object: version, features and the trees as arrays (`trees`, Trees.to_json);
+    bench/train_ranker.py also keeps LightGBM's own text model there (`lightgbm_model`) for the tests
+    that check the arrays against it."""
     data = read_fitted_json(path, "The ranker", "bench/train_ranker.py", RankerError)
     if data.get("version") != RANKER_VERSION or data.get("features") != list(FEATURES):
         raise RankerError(f"The ranker {path} was fitted for another version or other features; "
                           "run bench/train_ranker.py.")
     try:
-        import lightgbm
-    except ImportError as exc:
-        raise RankerError("The learned ranker needs LightGBM: pip install lightgbm "
-                          "(or use --retriever hybrid).") from exc
-    try:
-        booster = lightgbm.Booster(model_str=data["lightgbm_model"])
-        ranker = Ranker(booster)
-    except (KeyError, TypeError, ValueError, lightgbm.basic.LightGBMError) as exc:
-        raise RankerError(f"The ranker {path} holds no usable LightGBM model ({exc.__class__.__name__}).") from exc
-    if booster.num_feature() != len(FEATURES):
-        raise RankerError(f"The ranker {path} was fitted for another version or other features; "
-                          "run bench/train_ranker.py.")
-    return ranker
+        return Ranker(Trees.from_json(data["trees"], len(FEATURES)))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RankerError(f"The ranker {path} holds no usable trees ({exc.__class__.__name__}); "
+                          "run bench/train_ranker.py.") from exc
+
 
 def check_index(ranker: Ranker, manifest: dict) -> None:
     """An index whose manifest names another ranker version was built for other features: one sentence.

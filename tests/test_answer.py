@@ -16,14 +16,16 @@ from qa.answer_types import answer_candidates, best_candidate, question_type
 from qa.decide import (
     FEATURES,
     MODEL_VERSION,
-    REVIEW_FEATURES,
-    TOP_GAP_ALONE,
+    READ_LIMIT,
+    READ_PER_REVIEW,
+    READER_FEATURES,
     AnswerModel,
     Candidate,
     Linear,
     candidates,
     load_model,
-    review_rows,
+    reader_rows,
+    to_read,
 )
 from qa.errors import AnswerModelError
 from qa.records import Hit, Passage, Review
@@ -93,63 +95,77 @@ def test_shipped_model_loads_and_round_trips():
     assert 0.0 < model.threshold < 1.0 and model.features == FEATURES
     again = AnswerModel.from_json(json.loads(json.dumps(model.to_json())))
     rows = np.random.default_rng(1).random((5, len(FEATURES)))
-    assert np.allclose(again.probabilities(rows), model.probabilities(rows)) and again.threshold == model.threshold
+    reviews, read = ["a", "b", "a", "b", "c"], (lambda chosen: np.linspace(-2, 3, len(chosen)))
+    assert model.reader_scorer is not None  # version 4 ships with the reader stage
+    assert np.allclose(again.probabilities(rows, reviews, read), model.probabilities(rows, reviews, read))
+    assert again.threshold == model.threshold
 
 
-def test_a_two_stage_model_round_trips_and_needs_the_reviews():
-    n, m = len(FEATURES), len(REVIEW_FEATURES)
+def _reader_model(rng, a: float = 1.2, c: float = -0.3) -> AnswerModel:
+    n, m = len(FEATURES), len(READER_FEATURES)
+    return AnswerModel(FEATURES, Linear(np.zeros(n), np.ones(n), rng.normal(size=n), 0.1), a, c, 0.4,
+                       reader_scorer=Linear(np.zeros(m), np.ones(m), rng.normal(size=m), -0.2))
+
+
+def test_a_reader_model_round_trips_and_needs_the_reader():
     rng = np.random.default_rng(4)
-    model = AnswerModel(FEATURES, Linear(np.zeros(n), np.ones(n), rng.normal(size=n), 0.1), 1.2, -0.3, 0.4,
-                        review_scorer=Linear(np.zeros(m), np.ones(m), rng.normal(size=m), -0.2))
+    model = _reader_model(rng)
     again = AnswerModel.from_json(json.loads(json.dumps(model.to_json())))
-    rows, reviews = rng.random((6, n)), ["a", "b", "a", "c", "b", "a"]
-    assert again.review_scorer is not None
-    assert np.allclose(again.probabilities(rows, reviews), model.probabilities(rows, reviews))
-    with pytest.raises(ValueError, match="review"):
+    rows, reviews = rng.random((6, len(FEATURES))), ["a", "b", "a", "c", "b", "a"]
+    read = lambda chosen: np.asarray(chosen, float) * 0.5 - 1.0  # noqa: E731 (any fixed logits)
+    assert again.reader_scorer is not None
+    assert np.allclose(again.probabilities(rows, reviews, read), model.probabilities(rows, reviews, read))
+    with pytest.raises(ValueError, match="reader"):
         model.probabilities(rows)
 
 
-def test_review_rows_follow_their_formulas():
-    """Review "x": raws 2.0, 0.5, 1.0 -> top 2.0, gap 2.0 - 1.0, top-3 mean 3.5 / 3; review "y": one
-    candidate -> gap TOP_GAP_ALONE. max_* are over all of the question's candidates; the question's own
-    and the best sentence's own features come from that review's best row."""
+def test_to_read_takes_each_reviews_best_up_to_the_limits():
+    raw = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.5, 6.0])
+    reviews = ["a", "a", "a", "a", "b", "b", "c"]
+    chosen = to_read(raw, reviews)
+    assert chosen.tolist() == [6, 0, 1, 2, 4, 5][: READ_LIMIT] and READ_PER_REVIEW == 3
+    many = to_read(np.arange(40.0), [str(i) for i in range(40)])
+    assert len(many) == READ_LIMIT and many.tolist() == list(range(39, 39 - READ_LIMIT, -1))
+    assert to_read(np.zeros(0), []).tolist() == []
+
+
+def test_reader_rows_follow_their_formulas():
+    """reader_margin = logit - max logit over the read ones; reader_rank = log(1 + rank of the logit, 0 the
+    best); the rest copied from the candidate."""
     col = {f: i for i, f in enumerate(FEATURES)}
     rows = np.zeros((4, len(FEATURES)))
-    rows[:, col["sentence_idf_terms"]] = [0.2, 0.9, 0.4, 0.1]
-    rows[:, col["sentence_terms"]] = [0.5, 0.25, 0.75, 0.0]
     rows[:, col["sentence_cos"]] = [0.3, 0.6, 0.5, 0.7]
     rows[:, col["type_match"]] = [1, 0, 0, 1]
-    rows[:, col["question_terms"]] = math.log1p(2)
-    raw = np.array([0.5, 2.0, -1.0, 1.0])
-    table, best, group = review_rows(rows, raw, ["x", "x", "y", "x"])
-    assert group.tolist() == [0, 0, 1, 0] and best.tolist() == [1, 2]
-    r = {f: i for i, f in enumerate(REVIEW_FEATURES)}
-    x, y = table
-    assert x[r["top_score"]] == 2.0 and x[r["top_gap"]] == 2.0 - 1.0 and x[r["top3_mean"]] == pytest.approx(3.5 / 3)
-    assert y[r["top_score"]] == -1.0 and y[r["top_gap"]] == TOP_GAP_ALONE and y[r["top3_mean"]] == -1.0
-    for row in table:
-        assert (row[r["max_idf_terms"]], row[r["max_terms"]], row[r["max_cos"]]) == (0.9, 0.75, 0.7)
-        assert row[r["question_terms"]] == pytest.approx(math.log1p(2))
-    assert x[r["log_candidates"]] == pytest.approx(math.log1p(3)) and y[r["log_candidates"]] == pytest.approx(math.log1p(1))
-    assert (x[r["top_idf_terms"]], x[r["top_cos"]], x[r["top_type_match"]]) == (0.9, 0.6, 0.0)
-    assert (y[r["top_idf_terms"]], y[r["top_cos"]], y[r["top_type_match"]]) == (0.4, 0.5, 0.0)
+    chosen = np.array([1, 3, 0])
+    table = reader_rows(rows, chosen, np.array([-1.0, 2.0, 0.5]))
+    r = {f: i for i, f in enumerate(READER_FEATURES)}
+    assert table[:, r["reader"]].tolist() == [-1.0, 2.0, 0.5]
+    assert table[:, r["reader_margin"]].tolist() == [-3.0, 0.0, -1.5]
+    assert table[:, r["reader_rank"]].tolist() == pytest.approx([math.log1p(2), 0.0, math.log1p(1)])
+    assert table[:, r["sentence_cos"]].tolist() == [0.6, 0.7, 0.3] and table[:, r["type_match"]].tolist() == [0, 1, 1]
 
 
-def test_a_review_stage_gives_each_review_its_own_probability():
-    """Best sentence of review g: sigmoid(a * review_raw(g) + c); another sentence s of g: that times
-    sigmoid(raw(s)) / sigmoid(raw(best of g))."""
-    n, m = len(FEATURES), len(REVIEW_FEATURES)
-    sentence = Linear(np.zeros(n), np.ones(n), np.eye(n)[FEATURES.index("sentence_cos")] * 2.0, -1.0)
-    review = Linear(np.zeros(m), np.ones(m), np.eye(m)[REVIEW_FEATURES.index("top_gap")] * 0.5, 0.25)
-    model = AnswerModel(FEATURES, sentence, 1.5, -0.5, 0.5, review_scorer=review)
-    rows = np.zeros((3, n))
-    rows[:, FEATURES.index("sentence_cos")] = [0.9, 0.4, 0.7]
-    probs = model.probabilities(rows, ["a", "a", "b"])
-    raw = 2.0 * np.array([0.9, 0.4, 0.7]) - 1.0
-    sig = lambda z: 1 / (1 + math.exp(-z))
-    p_a = sig(1.5 * (0.5 * (raw[0] - raw[1]) + 0.25) - 0.5)
-    p_b = sig(1.5 * (0.5 * TOP_GAP_ALONE + 0.25) - 0.5)
-    assert probs.tolist() == pytest.approx([p_a, p_a * sig(raw[1]) / sig(raw[0]), p_b])
+def test_a_reader_stage_scores_only_what_it_reads():
+    """Read candidates get sigmoid(a * reader_raw(reader_rows) + c); the others 0."""
+    rng = np.random.default_rng(7)
+    model = _reader_model(rng, 1.5, -0.5)
+    rows = rng.random((5, len(FEATURES)))
+    reviews = ["a", "a", "a", "a", "b"]
+    asked = []
+
+    def read(chosen):
+        asked.append(list(chosen))
+        return np.linspace(-1, 1, len(chosen))
+
+    probs = model.probabilities(rows, reviews, read)
+    raw = model.scorer.raw(rows)
+    chosen = to_read(raw, reviews)
+    assert asked == [chosen.tolist()] and len(chosen) == 4
+    expected = np.zeros(5)
+    z = model.reader_scorer.raw(reader_rows(rows, chosen, np.linspace(-1, 1, 4)))
+    expected[chosen] = 1 / (1 + np.exp(-(1.5 * z - 0.5)))
+    assert probs.tolist() == pytest.approx(expected.tolist())
+    assert (probs == 0).sum() == 1
 
 
 def test_missing_or_mismatched_model_file_is_one_sentence(tmp_path):
@@ -344,3 +360,28 @@ def test_coverage_counts_every_review_in_scope_past_the_per_review_limit(tmp_pat
     assert only.in_scope == 21 and only.coverage.endswith("of 21 reviews address this question.")
     escape = engine.ask("Who composed the score?", filters=Filters(film="Escape (2024)"))
     assert escape.coverage.endswith("of 3 reviews address this question.") and escape.answered
+
+
+def test_training_reads_and_scores_the_candidates_as_serving_does(engine):
+    """bench/train_answer.py builds the reader stage's rows from collected candidates (read_rows); for
+    the same question and candidates they give the probabilities serving gives."""
+    from bench.train_answer import Collected, ReaderLogits, read_rows
+    from qa.decide import to_read
+
+    model = engine.answer_model
+    assert model.reader_scorer is not None
+    for question in ("How long is the film?", "Who composed the score?", "Is the ending satisfying?"):
+        p = engine.prepare(question, (), engine.settings.retrieval, Filters())
+        x = np.array([c.features for c in p.candidates])
+        served = model.probabilities(x, [c.review_id for c in p.candidates],
+                                     lambda chosen: engine.reader_for(p.folded.query_used)([p.candidates[i] for i in chosen]))
+        reviews = sorted({c.review_id for c in p.candidates})
+        texts = [engine.store.reviews[c.review_id].text[c.sentence[0]:c.sentence[1]] for c in p.candidates]
+        data = Collected(x, np.zeros(len(x), bool), np.zeros(len(x), int),
+                         np.array([reviews.index(c.review_id) for c in p.candidates]), np.array([True]), texts,
+                         [p.folded.query_used])
+        rows = read_rows(data, model.scorer.raw(x), ReaderLogits(engine.embedder, engine.embedder.precision, False), False)
+        trained = 1 / (1 + np.exp(-(model.a * model.reader_scorer.raw(rows.x) + model.c)))
+        chosen = to_read(model.scorer.raw(x), [c.review_id for c in p.candidates])
+        assert trained.tolist() == pytest.approx(served[chosen].tolist(), abs=1e-9)
+        assert np.delete(served, chosen).tolist() == [0.0] * (len(x) - len(chosen))

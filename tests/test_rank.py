@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from qa.rank import FEATURES, RANKER_VERSION, RankerError, check_index, features, load_ranker
+from qa.rank import FEATURES, RANKER_PATH, RANKER_VERSION, RankerError, check_index, features, load_ranker
 from qa.retrieve import RetrievalSettings
 
 
@@ -64,7 +64,10 @@ def test_ranker_arrays_score_as_lightgbm_does(engine):
                                      ("Who composed the score?", "How long is Escape?", "Is the acting good?"))]
     rows = np.vstack(rows)
     assert len(rows) > 20
-    assert np.allclose(ranker.scores(rows), ranker.booster.predict(rows, num_threads=1), atol=1e-9)
+    import lightgbm
+
+    booster = lightgbm.Booster(model_str=json.loads(RANKER_PATH.read_text())["lightgbm_model"])
+    assert np.allclose(ranker.scores(rows), booster.predict(rows, num_threads=1), atol=1e-9)
 
 
 def test_ranker_file_failures_are_one_sentence(tmp_path):
