@@ -173,14 +173,14 @@ def main() -> None:
              out["search_over_floor"], "<= 1.25"),
             ("  whole ask p50 (with the reader) / floor p50", f"{out['ask_p50_ms']:.2f} / {out['floor_p50_ms']:.2f} ms",
              out["ask_over_floor"], "ask <= 150 ms"),
-            ("  ask p50 (hybrid) / floor p50", f"{out['hybrid_ask_p50_ms']:.2f} / {out['floor_p50_ms']:.2f} ms",
-             out["hybrid_ask_over_floor"], "<= 1.15"),
+            ("  whole ask p50 (hybrid) / floor p50", f"{out['hybrid_ask_p50_ms']:.2f} / {out['floor_p50_ms']:.2f} ms",
+             out["hybrid_ask_over_floor"], ""),
             ("build / raw encode", f"{out['build_per_s']:.1f} / {out['encode_per_s']:.1f} passages/s", out["build_over_encode"], ">= 0.9"),
             ("  corpus-order build / encode", f"{out['build_unsorted_per_s']:.1f} passages/s", out["unsorted_over_encode"], "")]
     if not quick:
         rows += [("warm start / import+load", f"{out['warm_start_s']:.2f} / {out['import_and_load_s']:.2f} s", out["warm_over_load"], "<= 1.3"),
                  ("API p50 / (noop + ask)", f"{out['api_p50_ms_1_client']:.1f} / ({out['api_noop_p50_ms']:.1f} + {out['ask_p50_ms']:.1f}) ms", out["api_over_floor"], "<= 1.25"),
-                 ("API p95 8 clients / p50 1", f"{out['api_p95_ms_8_clients']:.1f} / {out['api_p50_ms_1_client']:.1f} ms", out["api_p95_8_over_p50_1"], "<= 4")]
+                 ("API p95 8 clients / p50 1", f"{out['api_p95_ms_8_clients']:.1f} / {out['api_p50_ms_1_client']:.1f} ms", out["api_p95_8_over_p50_1"], "p95 <= 500 ms")]
         r = out["rss_build_100k"]
         rows.append((f"peak RSS, {r['passages']:,}-passage build (stub model)",
                      f"{r['peak_rss_mb']:.0f} MB (before the build {r['rss_before_mb']:.0f} MB; {r['build_s']:.0f} s)", "", ""))
