@@ -168,6 +168,58 @@ def template_pairs(opinions: list[str], rng: random.Random, questions_per_fact: 
     return out
 
 
+def film_fact_dataset(opinions: list[str], rng: random.Random, films: int = 120, out: Path = Path(".cache/film-facts")
+                      ) -> Path:
+    """A BEIR folder of made-up film reviews for the answer decision (bench/train_answer.py --film-facts):
+    each film has three reviews, each of four opinion sentences from SubjQA train reviews and up to four
+    fact lines or sentences (FACTS, random values). Per film, four questions in reader phrasings: two
+    about facts one of its reviews states (answers: the stating sentence) and two about facts none
+    states (near misses, unanswerable), each filtered to the film."""
+    corpus, queries, evidence = [], [], []
+    names = list(FACTS)
+    opinions = [" ".join(o.split()) for o in opinions]
+    for f in range(films):
+        film = f"Film {f:03d}"
+        stated = rng.sample(names, 6)
+        for r in range(3):
+            facts = stated[2 * r: 2 * r + 2] + rng.sample(stated, 1)
+            lines = [fill(rng.choice(FACTS[fact][0]), rng) for fact in dict.fromkeys(facts)]
+            text = "\n".join(lines[:1] + rng.sample(opinions, 2) + lines[1:] + rng.sample(opinions, 2))
+            corpus.append({"_id": f"{f:03d}-{r}", "title": f"{film} review {r}", "text": text,
+                           "metadata": {"film": film}})
+        for n, fact in enumerate(rng.sample(stated, 2) + rng.sample([x for x in names if x not in stated], 2)):
+            question = fill(rng.choice(FACTS[fact][1]), rng)
+            qid = f"{f:03d}-q{n}"
+            answerable = fact in stated
+            answers = []
+            if answerable:  # every review line that states the fact is an answer
+                for doc in corpus[-3:]:
+                    for line in doc["text"].split("\n"):
+                        if _states(line, fact):
+                            start = doc["text"].index(line)
+                            evidence.append({"query_id": qid, "doc_id": doc["_id"], "start": start, "end": start + len(line)})
+                            answers.append(line)
+            queries.append({"_id": qid, "text": question, "answers": sorted(set(answers)),
+                            "metadata": {"filter": {"film": film}, "answerable": answerable,
+                                         "kind": "answerable" if answerable else "unanswerable"}})
+    from bench.subjqa import write_folder
+
+    write_folder(out, corpus, queries, evidence)
+    return out
+
+
+def _states(line: str, fact: str) -> bool:
+    """Whether a generated line is one of the fact's statement templates (values masked)."""
+    import re
+
+    for template in FACTS[fact][0]:
+        pattern = re.escape(template)
+        pattern = re.sub(r"\\\{[a-z]\\\}", ".+?", pattern)
+        if re.fullmatch(pattern, line):
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subjqa-repo", default="/work/.mirror/lewtun+SubjQA/repo")
@@ -179,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     pairs = squad_pairs(Path(args.squad_repo)) + subjqa_pairs(Path(args.subjqa_repo))
     opinions = [p["s"] for p in pairs if p["src"].startswith("subjqa") and 6 <= len(p["s"].split()) <= 40]
     pairs += template_pairs(sorted(set(opinions)), rng)
+    facts = film_fact_dataset(sorted(set(opinions)), random.Random(args.seed + 1))
+    print(f"film-fact dataset for the answer decision: {facts}", file=sys.stderr)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as handle:

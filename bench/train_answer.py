@@ -326,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scorer", choices=["trees", "linear"], default="trees")
     parser.add_argument("--escape-share", type=float, default=0.3,
                         help="share of the fitting weight given to evals/escape-dev (the rest split over SubjQA)")
+    parser.add_argument("--film-facts", type=float, default=0.0,
+                        help="share of the fitting weight for .cache/film-facts (bench/reader_data.py: made-up "
+                             "film reviews with factoid questions in reader phrasings and near misses); 0: not used")
     parser.add_argument("--trees", type=int, default=200, help="boosting rounds (trees)")
     parser.add_argument("--leaves", type=int, default=4, help="leaves per tree")
     parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the linear scorer")
@@ -343,10 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     fit = {n: collect(root / n, embedder) for n in FIT}
     fit["escape-dev"] = collect(Path(ESCAPE_DEV), embedder)
+    if args.film_facts > 0:
+        fit["film-facts"] = collect(Path(".cache/film-facts"), embedder)
     tune = {n: collect(root / n, embedder) for n in TUNE}
     tune["escape-dev"] = fit["escape-dev"]
 
-    shares = {n: (1 - args.escape_share) / len(FIT) for n in FIT} | {"escape-dev": args.escape_share}
+    shares = ({n: (1 - args.escape_share - args.film_facts) / len(FIT) for n in FIT} | {"escape-dev": args.escape_share}
+              | ({"film-facts": args.film_facts} if args.film_facts > 0 else {}))
     tune_shares = {n: (1 - args.escape_share) / len(TUNE) for n in TUNE} | {"escape-dev": args.escape_share}
     x, y, w = fit_weights(fit, shares)
     scorer = fit_scorer(args.scorer, x, y, w, args)
@@ -392,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(summary, indent=1))
     if not args.dry_run:
         data = model.to_json(trained_on={"fit": list(fit), "tune": list(tune), "escape_share": args.escape_share,
+                                         "film_facts": args.film_facts,
                                          "scorer": args.scorer, "stages": args.stages, "trees": args.trees, "leaves": args.leaves,
                                          "candidates": int(len(y)), "positives": int(y.sum())},
                              tuning={"threshold_objective": "balanced accuracy, escape-dev weighted by escape_share, "

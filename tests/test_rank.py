@@ -99,3 +99,6 @@ def test_a_new_index_records_the_ranker_version(tmp_path, embedder):
     engine = Engine.open(Settings(corpus_dir=SEED_CORPUS, index_dir=tmp_path / "index"), embedder=embedder,
                          progress=False)
     assert engine.store.manifest["ranker"] == {"version": RANKER_VERSION, "features": list(FEATURES)}
+    from qa.reader import READER_VERSION
+
+    assert engine.store.manifest["reader"] == {"version": READER_VERSION}
