@@ -53,6 +53,10 @@ lock:
 	$(LOCK_VENV)/bin/python -m pip install -q pip-tools
 	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --strip-extras --allow-unsafe --no-emit-find-links \
 		--no-emit-index-url --output-file requirements.lock requirements.txt
+	# A local label (torch==2.13.0+cpu, the wheel on this machine's disk) exists on no public index; the
+	# plain pin takes that wheel here (PEP 440: it matches 2.13.0+cpu and pip prefers it) and the
+	# standard build elsewhere.
+	sed -i -E 's/^([A-Za-z0-9_.-]+==[^+ ]+)\+[A-Za-z0-9.]+$$/\1/' requirements.lock
 	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --strip-extras --allow-unsafe --no-emit-find-links \
 		--no-emit-index-url --output-file requirements-ray.lock requirements-ray.txt
 

@@ -23,3 +23,12 @@ def test_each_variable_sets_its_field():
         Path("/e"), Path("/ec"), 3, True)
     assert config.auth == ("ann", "pa:ss") and (config.server_name, config.server_port) == ("0.0.0.0", 8000)
     assert AppConfig.from_env({"QA_AUTH": "no-colon"}).auth is None
+
+
+def test_the_lock_installs_from_any_index():
+    """A local version label (torch==2.13.0+cpu) exists only in this machine's wheel folder; the lock pins
+    public versions (`make lock` strips the labels)."""
+    lock = (Path(__file__).resolve().parents[1] / "requirements.lock").read_text(encoding="utf-8")
+    pins = [line for line in lock.splitlines() if "==" in line and not line.lstrip().startswith("#")]
+    assert any(line.startswith("torch==") for line in pins)
+    assert [line for line in pins if "+" in line.split("==", 1)[1]] == []
