@@ -46,7 +46,7 @@ os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 from qa import answer_types, decide, engine, lexical  # noqa: E402
 from qa.decide import FEATURES, MODEL_PATH, READER_FEATURES, AnswerModel, Linear, reader_rows, to_read  # noqa: E402
-from qa.reader import READER_DIR, Reader, load_reader  # noqa: E402
+from qa.reader import MAX_TOKENS, READER_DIR, Reader, load_reader  # noqa: E402
 from qa.trees import Trees  # noqa: E402
 from qa.embed import Embedder, configure_offline  # noqa: E402
 from qa.engine import Settings  # noqa: E402
@@ -161,7 +161,7 @@ class ReaderLogits:
             part = missing[start:start + 256]
             for t, v in zip(part, self.shipped.tokens(part)):
                 self.table[t] = v.astype(np.float16)
-        return [self.table[t][:64].astype(np.float32) for t in texts]
+        return [self.table[t][:MAX_TOKENS].astype(np.float32) for t in texts]
 
     def __call__(self, question: str, sentences: list[str], cross_fit: bool) -> np.ndarray:
         if cross_fit and not self.folds:
@@ -174,7 +174,7 @@ class ReaderLogits:
 def read_rows(data: Collected, raw: np.ndarray, logits: ReaderLogits, cross_fit: bool) -> Collected:
     """The reader stage's rows of a dataset: for each question, the candidates to_read picks from the
     sentence stage's `raw` scores, as qa.decide.reader_rows, with their labels."""
-    xs, ys, qs, rs = [], [], [], []
+    xs, ys, qs, rs = [np.zeros((0, len(READER_FEATURES)))], [np.zeros(0, bool)], [np.zeros(0, int)], [np.zeros(0, int)]
     for q, rows in data.groups():
         if not len(rows):
             continue
@@ -185,7 +185,7 @@ def read_rows(data: Collected, raw: np.ndarray, logits: ReaderLogits, cross_fit:
         ys.append(data.y[picked])
         qs.append(np.full(len(picked), q))
         rs.append(data.review[picked])
-    return Collected(np.concatenate(xs) if xs else np.zeros((0, len(READER_FEATURES))), np.concatenate(ys).astype(bool),
+    return Collected(np.concatenate(xs), np.concatenate(ys).astype(bool),
                      np.concatenate(qs).astype(int), np.concatenate(rs).astype(int), data.answerable)
 
 
@@ -203,8 +203,8 @@ def best_rows(data: Collected, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def rates(data: Collected, scores: np.ndarray, threshold: float) -> tuple[float, float, float]:
     """(balanced accuracy, answered rate on answerable questions, abstention rate on unanswerable ones),
-    a question answered when any of its rows (candidates, or reviews for the review stage) reaches the
-    threshold; a question without rows is not answered."""
+    a question answered when any of its rows (candidates, or read candidates for the reader stage) reaches
+    the threshold; a question without rows is not answered."""
     top = np.full(len(data.answerable), -np.inf)
     np.maximum.at(top, data.question, scores)
     answered = top >= threshold
@@ -213,17 +213,15 @@ def rates(data: Collected, scores: np.ndarray, threshold: float) -> tuple[float,
     return (a + u) / 2, a, u
 
 
-def fit_weights(sets: dict[str, Collected], shares: dict[str, float], label: str = "y"
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stacked (x, the `label` field, weight): each question weighs 1/questions of its set times its set's
-    share, split evenly over its rows (candidates, or reviews), so big sets and long reviews do not drown
-    the rest."""
+def fit_weights(sets: dict[str, Collected], shares: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stacked (x, y, weight): each question weighs 1/questions of its set times its set's share, split
+    evenly over its rows (candidates, or read candidates), so big sets and long reviews do not drown the rest."""
     xs, ys, ws = [], [], []
     for name, data in sets.items():
         per_question = shares[name] / len(data.answerable)
         counts = np.bincount(data.question, minlength=len(data.answerable))
         xs.append(data.x)
-        ys.append(getattr(data, label))
+        ys.append(data.y)
         ws.append(per_question / counts[data.question])
     w = np.concatenate(ws)
     return np.concatenate(xs), np.concatenate(ys).astype(int), w * len(w) / w.sum()

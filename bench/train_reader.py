@@ -65,7 +65,7 @@ def train_head(rows: np.ndarray, q_index: np.ndarray, s_index: np.ndarray, y: np
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     vectors, offsets = table
-    head = head_module(vectors.shape[1], args.hidden, args.layers)
+    head = head_module(vectors.shape[1], args.hidden)
     steps = args.epochs * (len(rows) + args.batch - 1) // args.batch
     optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.05)
@@ -120,7 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=0, help="small transformer layers over both texts (qa/reader.py)")
     parser.add_argument("--precision", default="auto", help="precision of the token vectors (auto: as the index)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds-only", action="store_true", help="train and score the fold heads, write nothing shipped")
@@ -153,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         head = train_head(np.flatnonzero(fold != k), q_index, s_index, y, table, args, args.seed + k)
         rows = np.flatnonzero(fold == k)
         oof[rows] = predict(head, rows, q_index, s_index, table)
-        save_head(head, CACHE / f"fold{k}", {"hidden": args.hidden, "layers": args.layers, "dim": int(table[0].shape[1]), "fold": k})
+        save_head(head, CACHE / f"fold{k}", {"hidden": args.hidden, "dim": int(table[0].shape[1]), "fold": k})
         print(f"fold head {k}: trained on {int((fold != k).sum())} pairs in {time.time() - started:.0f} s", file=sys.stderr)
     for src in sorted(set(source)):
         rows = source == src
@@ -166,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     head = train_head(np.arange(len(pairs)), q_index, s_index, y, table, args, args.seed)
     counts = {src: int((source == src).sum()) for src in sorted(set(source))}
     digest = save_head(head, Path(args.out), {
-        "hidden": args.hidden, "layers": args.layers, "dim": int(table[0].shape[1]), "precision_trained": precision,
+        "hidden": args.hidden, "dim": int(table[0].shape[1]), "precision_trained": precision,
         "trained_on": {"pairs": counts, "right": int(y.sum()), "epochs": args.epochs, "batch": args.batch,
                        "lr": args.lr, "seed": args.seed},
         "held_out_auroc": held_out})

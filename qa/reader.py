@@ -15,7 +15,7 @@ token vectors in the manner of decomposable attention (Parikh et al. 2016):
 
 so an answer that uses other words than the question still aligns ("runs" with "long"), and a
 question word with no counterpart ("casting") pulls the score down through its weight. It is trained
-by bench/train_reader.py on (question, sentence) pairs; the weights (safetensors, ~0.3 MB) and a JSON
+by bench/train_reader.py on (question, sentence) pairs; the weights (safetensors, 0.45 MB) and a JSON
 manifest with their sha256 ship in the package. Serving reads only the few best candidates of each
 question (qa/decide.py chooses them), so its cost is one batched forward pass over a dozen sentences;
 token vectors of sentences already read are kept in a bounded LRU cache.
@@ -43,11 +43,9 @@ MAX_TOKENS = 64  # a sentence is cut here when read (the model's own window is 2
 TOKEN_CACHE = 4096  # sentences whose token vectors are kept (float16, ~25 KB each at most)
 
 
-def head_module(dim: int = 384, hidden: int = 128, layers: int = 0):
+def head_module(dim: int = 384, hidden: int = 128):
     """The head as a torch module (forward(q, q_mask, s, s_mask) -> logits of shape (batch,)); torch is
-    imported here so that loading this module stays cheap. `layers` > 0 puts that many small transformer
-    layers (width `hidden`, 4 heads) over the projected question and sentence tokens side by side, each
-    marked by a learned segment vector, before they are compared: the two texts then read each other."""
+    imported here so that loading this module stays cheap."""
     import torch
     from torch import nn
 
@@ -59,10 +57,6 @@ def head_module(dim: int = 384, hidden: int = 128, layers: int = 0):
             self.weigh = nn.Linear(hidden, 1)
             self.out = nn.Linear(hidden, 1)
             self.hidden = hidden
-            if layers:
-                self.segment = nn.Parameter(torch.zeros(2, hidden))
-                layer = nn.TransformerEncoderLayer(hidden, 4, 2 * hidden, dropout=0.0, batch_first=True)
-                self.joint = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
         def forward(self, q, q_mask, s, s_mask):
             q = nn.functional.normalize(q, dim=-1)
@@ -70,10 +64,6 @@ def head_module(dim: int = 384, hidden: int = 128, layers: int = 0):
             blocked = ~s_mask[:, None, :]
             best = (q @ s.transpose(1, 2)).masked_fill(blocked, -1.0).max(dim=-1).values  # m_i
             qp, sp = self.project(q), self.project(s)
-            if layers:
-                joint = self.joint(torch.cat([qp + self.segment[0], sp + self.segment[1]], 1),
-                                   src_key_padding_mask=~torch.cat([q_mask, s_mask], 1))
-                qp, sp = joint[:, : q.shape[1]], joint[:, q.shape[1]:]
             attention = (qp @ sp.transpose(1, 2) / self.hidden ** 0.5).masked_fill(blocked, float("-inf"))
             aligned = torch.softmax(attention, dim=-1) @ sp
             g = torch.relu(self.compare(torch.cat([qp, aligned, qp * aligned, (qp - aligned).abs(), best[..., None]], -1)))
@@ -107,7 +97,6 @@ class ReaderInfo:
     sha256: str
     hidden: int
     dim: int
-    layers: int = 0
 
 
 class Reader:
@@ -176,7 +165,7 @@ def _load_reader(folder: Path) -> Reader:
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         expected, version = manifest["sha256"], int(manifest["version"])
-        hidden, dim, layers = int(manifest["hidden"]), int(manifest["dim"]), int(manifest.get("layers", 0))
+        hidden, dim = int(manifest["hidden"]), int(manifest["dim"])
     except FileNotFoundError as exc:
         raise ReaderModelError(f"The reader's manifest {folder / MANIFEST} is missing; reinstall, or run bench/train_reader.py.") from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -192,10 +181,10 @@ def _load_reader(folder: Path) -> Reader:
                                "reinstall, or run bench/train_reader.py.")
     from safetensors.torch import load_file
 
-    head = head_module(dim, hidden, layers)
+    head = head_module(dim, hidden)
     try:
         head.load_state_dict(load_file(str(path)))
     except Exception as exc:  # safetensors and torch raise several kinds; all mean "not this head"
         raise ReaderModelError(f"The reader's weights {path} do not fit its head ({exc.__class__.__name__}).") from exc
     head.eval()
-    return Reader(head, ReaderInfo(version, expected, hidden, dim, layers))
+    return Reader(head, ReaderInfo(version, expected, hidden, dim))
