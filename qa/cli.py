@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"passages per review in the top k (default {RetrievalSettings.per_review_cap})")
     p.add_argument("--no-cap", action="store_true", help="switch the per-review cap off")
     p.add_argument("--out", help="folder for metrics.json, per_query.csv, run.trec, report.md, recall_at_k.png")
-    p.add_argument("--cache", default=None,
+    p.add_argument("--cache", type=Path, default=None,
                    help="where dataset corpora are indexed, reused across runs (default $QA_EVAL_CACHE or .cache/evals)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
     p.add_argument("--fail-under", action="append", type=_bar, default=[], metavar="METRIC=VALUE",

@@ -667,7 +667,7 @@ def compare_runs(out_a: Path, out_b: Path, metrics: list[str] | None = None) -> 
     qrels_a = Qrels.from_file(str(out_a / "qrels.trec"), kind="trec")
     qrels_b = Qrels.from_file(str(out_b / "qrels.trec"), kind="trec")
     if qrels_a.to_dict() != qrels_b.to_dict():
-        raise DatasetError(f"{out_a} and {out_b} were scored on different queries or labels; compare runs of one dataset.")
+        return _compare_own_labels(out_a, out_b, qrels_a, qrels_b, metrics or METRICS)
     runs = []
     for out in (out_a, out_b):
         run = Run.from_file(str(out / "run.trec"), kind="trec")
@@ -689,6 +689,42 @@ def compare_runs(out_a: Path, out_b: Path, metrics: list[str] | None = None) -> 
     lines = text_table(rows)
     n = len(qrels_a.to_dict())
     lines.append(f"{n} queries; two-sided paired Student t-test per metric (ranx), significant at p < 0.05.")
+    if (out_a / "answers.csv").is_file() and (out_b / "answers.csv").is_file():
+        lines += ["", compare_replies(out_a / "answers.csv", out_b / "answers.csv", a, b)]
+    return "\n".join(lines)
+
+
+def _compare_own_labels(out_a: Path, out_b: Path, qrels_a, qrels_b, metrics: list[str]) -> str:
+    """Two runs whose passage labels differ, as when the chunker changed (passage ids and boundaries move):
+    each run is scored per query against its own labels, and the paired t-test (scipy, as ranx's
+    "student") runs over the questions both kept. Runs of different datasets share no question: refused."""
+    from ranx import Run, evaluate
+    from scipy.stats import ttest_rel
+
+    common = sorted(qrels_a.to_dict().keys() & qrels_b.to_dict().keys())
+    if not common:
+        raise DatasetError(f"{out_a} and {out_b} share no scored question; compare runs of one dataset.")
+    a, b = (f"A:{out_a.name}", f"B:{out_b.name}") if out_a.name == out_b.name else (out_a.name, out_b.name)
+    per_query = []
+    for out, qrels in ((out_a, qrels_a), (out_b, qrels_b)):
+        run = Run.from_file(str(out / "run.trec"), kind="trec")
+        scores = evaluate(qrels, run, metrics, return_mean=False, make_comparable=True)
+        ids = list(qrels.to_dict())
+        per_query.append({m: dict(zip(ids, scores[m])) for m in metrics})
+    rows = [("metric", a, b, "B-A", "p (paired t)", "B win/tie/loss", "")]
+    for m in metrics:
+        va = [float(per_query[0][m][q]) for q in common]
+        vb = [float(per_query[1][m][q]) for q in common]
+        p = float(ttest_rel(va, vb).pvalue) if va != vb else 1.0
+        p = 1.0 if p != p else p
+        wins, losses = sum(y > x for x, y in zip(va, vb)), sum(y < x for x, y in zip(va, vb))
+        rows.append((public_name(m), f"{sum(va) / len(va):.4f}", f"{sum(vb) / len(vb):.4f}",
+                     f"{(sum(vb) - sum(va)) / len(va):+.4f}", f"{p:.4f}",
+                     f"{wins}/{len(common) - wins - losses}/{losses}", "significant" if p < 0.05 else ""))
+    lines = text_table(rows)
+    lines.append(f"{len(common)} queries scored by both ({len(qrels_a.to_dict())} and {len(qrels_b.to_dict())}); "
+                 "the passage labels differ (another chunker?), so each run is scored against its own; "
+                 "two-sided paired Student t-test per metric (scipy), significant at p < 0.05.")
     if (out_a / "answers.csv").is_file() and (out_b / "answers.csv").is_file():
         lines += ["", compare_replies(out_a / "answers.csv", out_b / "answers.csv", a, b)]
     return "\n".join(lines)

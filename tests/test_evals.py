@@ -237,6 +237,15 @@ def test_a_dataset_corpus_is_embedded_once(tmp_path, embedder):
     assert second.report.action == "loaded" and second.report.embedded_passages == 0
 
 
+def test_cli_eval_indexes_a_dataset_corpus_under_the_cache_option(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "qa", "eval", str(ROOT / "tests" / "fixtures" / "beir-mini"),
+                           "--cache", str(tmp_path / "cache"), "--json"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["review_queries"] == 6
+    assert list((tmp_path / "cache").glob("beir-mini-*/index/manifest.json"))
+
+
 # ---------------------------------------------------------------- reply metrics as formulas
 
 
@@ -282,3 +291,27 @@ def test_eval_scores_replies_and_abstentions_and_compare_tests_them(engine, tmp_
     assert "abstention_rate" in json.loads((tmp_path / "a" / "metrics.json").read_text())
     table = compare_runs(tmp_path / "a", tmp_path / "b")
     assert "abstention_rate" in table and "1.0000" in table  # identical runs: p = 1
+
+
+def _trec(folder, run_rows, qrels_rows):
+    folder.mkdir(parents=True)
+    (folder / "run.trec").write_text("".join(f"{q} Q0 {d} {r} {10 - r} sys\n" for q, d, r in run_rows))
+    (folder / "qrels.trec").write_text("".join(f"{q} 0 {d} 1\n" for q, d in qrels_rows))
+
+
+def test_compare_scores_runs_of_another_chunker_against_their_own_labels(tmp_path):
+    """Another chunker moves passage ids, so the labels differ: each run is scored per query against its
+    own labels, over the questions both kept. MRR@10: A q1 1, q2 1/2; B q1 1/2, q2 1 (q3 only in B)."""
+    from qa.errors import DatasetError
+    from qa.evals import compare_runs
+
+    _trec(tmp_path / "a", [("q1", "a", 1), ("q2", "x", 1), ("q2", "b", 2)], [("q1", "a"), ("q2", "b")])
+    _trec(tmp_path / "b", [("q1", "z", 1), ("q1", "c", 2), ("q2", "d", 1), ("q3", "e", 1)],
+          [("q1", "c"), ("q2", "d"), ("q3", "e")])
+    table = compare_runs(tmp_path / "a", tmp_path / "b")
+    mrr = next(line for line in table.splitlines() if line.startswith("mrr@10")).split()
+    assert mrr[1:4] == ["0.7500", "0.7500", "+0.0000"] and mrr[-1] == "1/0/1"
+    assert "2 queries scored by both (2 and 3)" in table
+    _trec(tmp_path / "c", [("other", "a", 1)], [("other", "a")])
+    with pytest.raises(DatasetError, match="share no scored question"):
+        compare_runs(tmp_path / "a", tmp_path / "c")

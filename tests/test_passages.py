@@ -58,6 +58,49 @@ def test_sentences_splitter_keeps_abbreviations():
     assert [text[s:e] for s, e in spans][0] == "Dr. Kim said no."
 
 
+# Messy user text, written for this test in the style of real product and film reviews.
+MESSY = [
+    "Very nice!Overall I love this film.",
+    "I will not have any problems.Quality and sound are great.",
+    "It cost $400.The only negative is the length.",
+    "It works (I will get to that).I have seen it twice.",
+    "She still doesn't.  This one does.",
+    "The score is by Mowg. The film runs 94 min. and ends well.",
+    "Worth it!-Good acting.-Bad ending.",
+    "Pacing is fine. but the ending drags.",
+    "These actors are great! they are not the problem.",
+    "Plot, cast, effects, etc. Are they worth it?",
+    "Dr. Kim said no. Mr. Lee said yes.",
+    "I waited... and waited... Then it started.",
+    "Was it good?!?! Deal me in! They really were.",
+    "Version 2.5 is out. See amazon.com for details.",
+    "Great sound.(Too loud at times.) Still a buy.",
+]
+
+
+def _pysbd(text):
+    import pysbd
+
+    return [s.strip() for s in pysbd.Segmenter(language="en", clean=False).segment(text)]
+
+
+def test_rules_split_messy_text_as_pysbd_does():
+    for text in MESSY:
+        assert [text[s:e] for s, e in sentences(text, 0, len(text))] == _pysbd(text), text
+
+
+def test_rules_decide_without_pysbd_where_they_can(monkeypatch):
+    import qa.passages as passages
+
+    def refuse(*_):
+        raise AssertionError("pysbd was asked about a case the rules decide")
+
+    monkeypatch.setattr(passages, "_pysbd_starts", refuse)
+    text = "Very nice!Overall I love it. It cost $400.The end is weak (I will get to that).I saw it twice."
+    assert [text[s:e] for s, e in sentences(text, 0, len(text))] == [
+        "Very nice!", "Overall I love it.", "It cost $400.The end is weak (I will get to that).", "I saw it twice."]
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=600), st.integers(min_value=5, max_value=60), st.integers(min_value=0, max_value=3))
 def test_offset_invariant_on_any_text(text, words, overlap):
