@@ -12,20 +12,29 @@ from qa.embed import configure_offline
 configure_offline()  # before gradio is imported: no analytics, no hub calls
 
 from qa.config import AppConfig  # noqa: E402
-from qa.ui import CSS, EngineLoader, build_demo  # noqa: E402
+from qa.serving import EngineLoader  # noqa: E402
+from qa.ui import CSS, build_demo  # noqa: E402
 
 CONFIG = AppConfig.from_env()
 SETTINGS = CONFIG.settings
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # the Evaluate tab's small sets: skip ranx's 15 s compile
-loader = EngineLoader(SETTINGS)
+loader = EngineLoader(SETTINGS, reload_seconds=CONFIG.reload_seconds)
 demo = build_demo(loader, evals_dir=CONFIG.evals_dir, cache_dir=CONFIG.eval_cache, noop_endpoint=CONFIG.noop_endpoint,
-                  ask_concurrency=CONFIG.ask_concurrency)
+                  ask_concurrency=CONFIG.ask_concurrency, outputs_root=CONFIG.eval_outputs_limit,
+                  download_ttl=CONFIG.download_ttl, labels_dir=CONFIG.labels_dir, feedback_dir=CONFIG.feedback_dir)
 
 
 def main() -> None:
+    import logging
     import sys
 
     from qa.errors import QAError
+
+    # The app's own notices (index reloads, refused indexes) on stderr; other libraries stay quiet.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("qa").addHandler(handler)
+    logging.getLogger("qa").setLevel(logging.INFO)
 
     print(f"Loading the index from {SETTINGS.index_dir} (building it from {SETTINGS.corpus_dir} if needed)…",
           flush=True)
@@ -37,6 +46,11 @@ def main() -> None:
     print(f"precision: {engine.embedder.precision} ({engine.precision_note})", flush=True)
     for warning in engine.report.warnings:
         print(f"warning: {warning}", flush=True)
+    # `kill -HUP <pid>`: update the index from the corpus folder in the background, then serve it.
+    import signal
+    import threading
+
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=loader.rebuild, daemon=True).start())
     demo.queue(default_concurrency_limit=4).launch(
         server_name=CONFIG.server_name,
         server_port=CONFIG.server_port,

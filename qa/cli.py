@@ -233,6 +233,47 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def _feedback_dir(args) -> Path:
+    from .config import AppConfig, default_feedback_dir
+
+    if args.feedback:
+        return Path(args.feedback)
+    config = AppConfig.from_env()
+    settings = config.settings
+    if args.index:
+        from dataclasses import replace
+
+        settings = replace(settings, index_dir=Path(args.index))
+    return config.feedback_dir or default_feedback_dir(settings)
+
+
+def cmd_feedback(args) -> int:
+    """`qa feedback stats` counts the readers' votes; `qa feedback export OUT` writes them as a label set."""
+    from .feedback import export_feedback, feedback_stats, read_feedback
+
+    folder = _feedback_dir(args)
+    records = read_feedback(folder)
+    if args.action == "stats":
+        s = feedback_stats(records)
+        print(f"{s['votes']} votes on answers in {folder}: {s['liked']} liked, {s['disliked']} disliked")
+        print(f"  answered:  {s['answered']} ({s['answered_liked']} liked, {s['answered_disliked']} disliked)")
+        print(f"  abstained: {s['abstained']} ({s['abstained_liked']} liked, {s['abstained_disliked']} disliked)")
+        if args.json:
+            print(json.dumps(s))
+        return 0
+    if not args.out:
+        raise QAError("qa feedback export needs an output folder: qa feedback export OUT.")
+    from .config import settings_from_env
+    from .corpus import read_corpus
+
+    corpus = Path(args.corpus) if args.corpus else settings_from_env().corpus_dir
+    labels = export_feedback(records, Path(args.out), read_corpus(corpus).offset_maps)
+    todo = sum(1 for x in labels if x.metadata.get("needs_label"))
+    print(f"Wrote {len(labels)} questions to {args.out} ({todo} disliked, to label in the app's Label tab); "
+          f"score it with: qa eval {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="Q&A over film reviews, with sources.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -298,6 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1, naming each metric below its bar, when METRIC < VALUE (repeatable), "
                         "e.g. --fail-under mrr@10=0.70 --fail-under hit@5=0.85")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("feedback", help="readers' thumbs up / down: stats, or export as a label set")
+    p.add_argument("action", choices=("stats", "export"))
+    p.add_argument("out", nargs="?", help="export: the label set folder to write (e.g. labels/from-readers)")
+    p.add_argument("--feedback", help="feedback folder (default $QA_FEEDBACK_DIR or feedback/ beside the index)")
+    p.add_argument("--index", help="index folder whose sibling feedback/ to read (default $QA_INDEX_DIR or index/)")
+    p.add_argument("--corpus", help="review folder, to map cited spans to raw offsets (default $QA_CORPUS_DIR or corpus/)")
+    p.add_argument("--json", action="store_true", help="stats: also print one JSON object")
+    p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("compare", help="paired significance test between two `eval --out` folders")
     p.add_argument("out_a")

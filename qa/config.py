@@ -9,7 +9,13 @@ Nothing deeper reads the environment: the engine, store and retriever take setti
     QA_QUERY_CACHE  questions whose vectors are cached   (default 1024)
     QA_EVALS_DIR    datasets the Evaluate tab offers     (default evals/)
     QA_EVAL_CACHE   where dataset corpora are indexed    (default .cache/evals)
+    QA_EVAL_OUTPUTS the only folder the Evaluate tab loads `qa eval --out` folders from once the app is
+                    shared (QA_AUTH set or a non-loopback address)   (default eval-out)
     QA_ASK_CONCURRENCY  queued `ask` calls run at once   (default 8)
+    QA_RELOAD_SECONDS   how often the app looks for a newer index, 0 never (default 2)
+    QA_DOWNLOAD_TTL     seconds a conversation download stays served          (default 3600)
+    QA_LABELS_DIR   where the Label tab saves label sets (default labels/)
+    QA_FEEDBACK_DIR where readers' votes are saved        (default feedback/ beside the index folder)
     QA_BENCH_NOOP   1 adds a do-nothing `noop` endpoint for bench/run.py
     QA_AUTH         user:password turns on basic auth
     GRADIO_SERVER_NAME / GRADIO_SERVER_PORT             (default 127.0.0.1:7860)
@@ -26,6 +32,14 @@ from .engine import Settings
 
 EVALS_DIR = Path("evals")
 EVAL_CACHE = Path(".cache/evals")
+EVAL_OUTPUTS = Path("eval-out")
+LABELS_DIR = Path("labels")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def default_feedback_dir(settings: Settings | None) -> Path:
+    """`feedback/` beside the index folder (not inside it: a build swaps the index folder whole)."""
+    return Path(settings.index_dir if settings is not None else Settings().index_dir).parent / "feedback"
 
 
 def settings_from_env(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -47,7 +61,12 @@ class AppConfig:
     settings: Settings = field(default_factory=Settings)
     evals_dir: Path = EVALS_DIR
     eval_cache: Path = EVAL_CACHE
+    eval_outputs: Path = EVAL_OUTPUTS
     ask_concurrency: int = 8
+    reload_seconds: float = 2.0
+    download_ttl: int = 3600
+    labels_dir: Path = LABELS_DIR
+    feedback_dir: Path | None = None  # None: default_feedback_dir(settings)
     noop_endpoint: bool = False
     auth: tuple[str, str] | None = None
     server_name: str = "127.0.0.1"
@@ -59,8 +78,23 @@ class AppConfig:
         return cls(settings=settings_from_env(environ),
                    evals_dir=Path(environ.get("QA_EVALS_DIR") or EVALS_DIR),
                    eval_cache=Path(environ.get("QA_EVAL_CACHE") or EVAL_CACHE),
+                   eval_outputs=Path(environ.get("QA_EVAL_OUTPUTS") or EVAL_OUTPUTS),
                    ask_concurrency=int(environ.get("QA_ASK_CONCURRENCY") or cls.ask_concurrency),
+                   reload_seconds=float(environ.get("QA_RELOAD_SECONDS") or cls.reload_seconds),
+                   download_ttl=int(environ.get("QA_DOWNLOAD_TTL") or cls.download_ttl),
+                   labels_dir=Path(environ.get("QA_LABELS_DIR") or LABELS_DIR),
+                   feedback_dir=Path(environ["QA_FEEDBACK_DIR"]) if environ.get("QA_FEEDBACK_DIR") else None,
                    noop_endpoint=environ.get("QA_BENCH_NOOP") == "1",
                    auth=tuple(auth.split(":", 1)) if auth and ":" in auth else None,
                    server_name=environ.get("GRADIO_SERVER_NAME") or cls.server_name,
                    server_port=int(environ.get("GRADIO_SERVER_PORT") or cls.server_port))
+
+    @property
+    def shared(self) -> bool:
+        """Others can reach the app: it asks for a password or listens beyond this machine."""
+        return self.auth is not None or self.server_name not in LOOPBACK
+
+    @property
+    def eval_outputs_limit(self) -> Path | None:
+        """Where the Evaluate tab may load eval outputs from: anywhere locally, one folder when shared."""
+        return self.eval_outputs if self.shared else None

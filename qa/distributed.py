@@ -3,8 +3,10 @@
 `qa index --engine ray` reads the corpus, plans the build and writes the index exactly as a local build
 does (same passages, same manifest, same crash-safe temp folder); only the passages to embed go through
 `ray.data.from_items(...).map_batches(EmbedWorker, concurrency=workers)`, where each worker is an actor
-that loads the model once. It joins the cluster named by RAY_ADDRESS (Ray's own variable) or starts a
-local one with `workers` CPUs. Ray restarts a worker that dies and retries its batches, so a killed
+that loads the model once. It joins the cluster named by RAY_ADDRESS (Ray's own variable; a cluster with
+token authentication also needs Ray's RAY_AUTH_MODE=token and RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH) or,
+without it, always starts its own local runtime with `workers` CPUs (`address="local"`), whatever other
+cluster, or stale "current cluster" file, the machine has. Ray restarts a worker that dies and retries its batches, so a killed
 worker costs time, not the build. Ray is optional: without it, one sentence says how to install it.
 """
 
@@ -20,6 +22,8 @@ import numpy as np
 from .errors import QAError
 
 RAY_HINT = "pip install 'ray[data]'"
+AUTH_HINT = ("the cluster asks for a token: give the build Ray's RAY_AUTH_MODE=token and RAY_AUTH_TOKEN "
+             "(or RAY_AUTH_TOKEN_PATH), the token `ray get-auth-token` prints on the head node")
 RAY_BATCH = 64  # passages per Ray task: small enough that two workers share even a small corpus
 OFFLINE_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "NUMBA_DISABLE_JIT")
 
@@ -66,6 +70,16 @@ def require_ray():
     return ray
 
 
+def _refused_for_token(exc: BaseException) -> bool:
+    """Whether Ray refused to join for want of the cluster's token (its AuthenticationError, or the
+    InvalidAuthToken / UNAUTHENTICATED status its RPCs raise)."""
+    if type(exc).__name__ == "AuthenticationError":
+        return True
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(sign in text for sign in ("invalidauthtoken", "invalid auth token", "unauthenticated",
+                                         "authentication token"))
+
+
 def _reachable(address: str, timeout: float = 3.0) -> bool:
     """Whether a `host:port` (or `ray://host:port`) cluster address accepts a connection; other forms
     ("auto") are left to Ray. Ray itself keeps retrying an address that is down for minutes."""
@@ -95,13 +109,16 @@ def ray_embed(texts: list[str], spans: list[list[tuple[int, int]]], positions: l
     if not ray.is_initialized():
         preflight()
         env = {name: os.environ[name] for name in OFFLINE_ENV if name in os.environ}
+        address = os.environ.get("RAY_ADDRESS")
         try:
-            ray.init(address=os.environ.get("RAY_ADDRESS") or None,
-                     num_cpus=None if os.environ.get("RAY_ADDRESS") else workers,
+            # "local": a new runtime of our own, never a cluster found through Ray's current-cluster file.
+            ray.init(address=address or "local", num_cpus=None if address else workers,
                      include_dashboard=False, log_to_driver=False, configure_logging=False,
                      runtime_env={"env_vars": env})
         except Exception as exc:  # any failure to join or start a cluster becomes one sentence
-            where = os.environ.get("RAY_ADDRESS") or "a local cluster"
+            where = f"the cluster at RAY_ADDRESS={address}" if address else "a local cluster"
+            if _refused_for_token(exc):
+                raise RayUnavailable(f"Ray refused to let this build join {where}: {AUTH_HINT}.") from exc
             raise RayUnavailable(f"Ray could not start or join {where} ({exc.__class__.__name__}: "
                                  f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}).") from exc
         started_here = True

@@ -25,7 +25,7 @@ from .reader import READER_VERSION, load_reader
 from .records import Answer, Hit, Passage, Review
 from .retrieve import Filters, Query, Retriever, RetrievalSettings, score_key
 from .build import BuildReport, open_index
-from .store import Store
+from .store import Store, load_store
 from .vectors import ANN_THRESHOLD
 
 PER_REVIEW_LIMIT = 20  # "what each review says" lists at most this many reviews
@@ -46,6 +46,18 @@ class Settings:
     precision: str = "auto"  # auto (bf16 where the CPU computes it natively, else fp32), fp32 or bf16
     build_engine: str = "local"  # where a build embeds: "local" (this process) or "ray" (qa/distributed.py)
     build_workers: int = 2  # Ray workers, each holding the model
+
+
+def update_index(settings: Settings, embedder: Embedder, rebuild: bool = False,
+                 progress: bool = False) -> tuple[Store, BuildReport]:
+    """Load, update or build the index at settings.index_dir from settings.corpus_dir (qa/build.py),
+    stamped with the ranker's and reader's versions: what `Engine.open` and a server's rebuild run."""
+    return open_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunker,
+                      rebuild=rebuild, progress=progress, index_factory=settings.index_factory,
+                      ann_threshold=settings.ann_threshold,
+                      stamp={"ranker": {"version": RANKER_VERSION, "features": list(RANK_FEATURES)},
+                             "reader": {"version": READER_VERSION}},
+                      engine=settings.build_engine, workers=settings.build_workers)
 
 
 @dataclass(frozen=True)
@@ -101,18 +113,25 @@ class Engine:
             embedder = Embedder(settings.model, query_cache_size=settings.query_cache, precision=precision)
         elif settings.precision != "auto":  # a shared embedder keeps its own precision unless one is named
             embedder.precision = precision
-        store, report = open_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunker,
-                                   rebuild=rebuild, progress=progress, index_factory=settings.index_factory,
-                                   ann_threshold=settings.ann_threshold,
-                                   stamp={"ranker": {"version": RANKER_VERSION, "features": list(RANK_FEATURES)},
-                                          "reader": {"version": READER_VERSION}},
-                                   engine=settings.build_engine, workers=settings.build_workers)
+        store, report = update_index(settings, embedder, rebuild=rebuild, progress=progress)
         if settings.precision == "auto":  # questions at the precision the passages were embedded at
             built = store.manifest.get("precision", "fp32")
             if built == "fp32" or (built == "bf16" and precision == "bf16"):
                 embedder.precision = built
         engine = cls(store, embedder, settings, report, answer_model)
         engine.precision_note = why
+        return engine
+
+    def reopen(self) -> "Engine":
+        """A new engine over the index now committed at `settings.index_dir`, sharing this one's model,
+        answer model and reader (nothing is loaded twice); this engine is left as it was, so requests
+        that hold it finish on the old index. A missing, half-written or corrupt index, or one built
+        with another model, raises the store's one-sentence error (IndexCorrupt, IndexMismatch,
+        IndexNotBuilt)."""
+        store = load_store(self.settings.index_dir, self.embedder.info)
+        report = BuildReport("loaded", "a newer index was committed", warnings=tuple(store.manifest.get("warnings", ())))
+        engine = type(self)(store, self.embedder, self.settings, report, self.answer_model)
+        engine.precision_note = self.precision_note
         return engine
 
     def films(self) -> list[str]:

@@ -65,6 +65,19 @@ def _shift(edits: tuple[Edit, ...], offset: int, side: str) -> int:
     return e.new_start if side == "start" else e.new_end
 
 
+def _unshift(edits: tuple[Edit, ...], offset: int, side: str) -> int:
+    """_shift backwards: an offset in the repaired text to the raw text."""
+    i = bisect.bisect_right([e.new_start for e in edits], offset) - 1
+    if i < 0:
+        return offset
+    e = edits[i]
+    if offset >= e.new_end and not (offset == e.new_end == e.new_start):
+        return e.raw_end + (offset - e.new_end)
+    if offset == e.new_start:
+        return e.raw_start
+    return e.raw_start if side == "start" else e.raw_end
+
+
 @dataclass(frozen=True)
 class OffsetMap:
     """Maps offsets in a raw text to offsets in its repaired form, one step of edits at a time.
@@ -79,6 +92,14 @@ class OffsetMap:
     def span(self, start: int, end: int) -> tuple[int, int]:
         for edits in self.steps:
             start, end = _shift(edits, start, "start"), _shift(edits, end, "end")
+        return start, end
+
+    def raw_span(self, start: int, end: int) -> tuple[int, int]:
+        """The inverse of `span`: a span of the repaired text (a label made on what readers see) to the
+        raw text, so that `span(*raw_span(s, e)) == (s, e)` wherever (s, e) starts and ends outside an
+        edit; a span ending inside an edit widens to cover it."""
+        for edits in reversed(self.steps):
+            start, end = _unshift(edits, start, "start"), _unshift(edits, end, "end")
         return start, end
 
     def then(self, edits: list[Edit]) -> "OffsetMap":

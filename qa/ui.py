@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .answer import answer_json
+from .feedback import compact_answer
 from .chat import clean_question
-from .config import EVAL_CACHE, EVALS_DIR
+from .config import EVAL_CACHE, EVALS_DIR, LABELS_DIR, default_feedback_dir
 from .engine import Engine, Settings
-from .errors import BadQuestion, QAError
+from .errors import BadQuestion, DatasetError, QAError
 from .records import Answer, Hit, source_line
 from .retrieve import MODES, Filters, RetrievalSettings
+from .serving import EngineLoader
 
 EXAMPLE_POOL = [  # shown when the corpus mentions the word, so examples fit the reviews loaded
     ("Who composed the score?", "score"),
@@ -34,6 +36,8 @@ EXAMPLE_POOL = [  # shown when the corpus mentions the word, so examples fit the
     ("Is it worth seeing in a cinema?", "cinema"),
 ]
 MAX_EXAMPLES = 6
+MAX_DOWNLOADS = 256  # conversation files kept for download; the oldest go first
+DOWNLOAD_TTL = 3600  # seconds a served copy of a conversation file is kept (each turn makes a new one)
 ALL_FILMS = "All films"
 ALL_REVIEWS = "All reviews"
 OUTLET_PREFIX = "Outlet: "
@@ -57,26 +61,6 @@ CSS = """
 .qa-misses td, .qa-misses th { border: 1px solid var(--border-color-primary); padding: 4px 6px; vertical-align: top;
   overflow-wrap: anywhere; }
 """
-
-
-class EngineLoader:
-    """Opens the engine once, on first use (or at start-up), and shares it read-only between users."""
-
-    def __init__(self, settings: Settings, opener: Callable[[Settings], Engine] | None = None):
-        self.settings = settings
-        self._opener = opener or (lambda s: Engine.open(s, progress=False))
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def ready(self) -> bool:
-        return self._engine is not None
-
-    def get(self) -> Engine:
-        with self._lock:
-            if self._engine is None:
-                self._engine = self._opener(self.settings)
-            return self._engine
 
 
 # ---------------------------------------------------------------- rendering (pure functions)
@@ -222,32 +206,68 @@ def conversation_markdown(turns: list[str]) -> str:
     return "# Film review Q&A: conversation\n\n" + "\n\n---\n\n".join(turns) + "\n"
 
 
-def write_conversation(turns: list[str], folder: Path) -> Path:
+def write_conversation(turns: list[str], folder: Path, keep: int = MAX_DOWNLOADS) -> Path:
     """Write the conversation to folder/<content hash>/conversation.md (a path per content, so readers in
-    other sessions never overwrite each other's file) and return the path."""
+    other sessions never overwrite each other's file) and return the path. At most `keep` conversations
+    stay in the folder, the newest: a server that runs for days keeps a bounded folder (a reader's
+    download is served from Gradio's copy, so removing an old file breaks no open page at once)."""
     import hashlib
+    import shutil
 
     text = conversation_markdown(turns)
     target = folder / hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] / "conversation.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
+    entries = []
+    for entry in folder.iterdir():
+        try:
+            entries.append((entry.stat().st_mtime, entry))
+        except FileNotFoundError:  # another session pruned it first
+            pass
+    for _, old in sorted(entries, reverse=True)[keep:]:
+        if old != target.parent:
+            shutil.rmtree(old, ignore_errors=True)
     return target
 
 
+def prune_served_copies(cache: Path, max_age: float, name: str = "conversation.md") -> int:
+    """Delete Gradio's served copies of conversation files (<cache>/<hash>/conversation.md) older than
+    `max_age` seconds, and their folders; returns how many went. Written by hand because Gradio 6.31's
+    `delete_cache` left every copy in place in bench/soak.py (11,640 after 30 minutes)."""
+    import time
+
+    now, removed = time.time(), 0
+    for path in Path(cache).glob(f"*/{name}"):
+        try:
+            if now - path.stat().st_mtime <= max_age:
+                continue
+            path.unlink()
+        except FileNotFoundError:  # another request pruned it first
+            continue
+        removed += 1
+        try:
+            path.parent.rmdir()
+        except OSError:  # not empty: something else lives there
+            pass
+    return removed
+
+
 def respond(message: str, history: list, film: str | None, review_title: str | None, k: int,
-            loader: EngineLoader) -> Iterator[tuple[list, str, str, str, str, str | None]]:
+            loader: EngineLoader) -> Iterator[tuple[list, str, str, str, str, str | None, dict | None]]:
     """One chat turn. Yields (history, cleared textbox, cards html, per-review html, searched-for, turn
-    Markdown for the downloadable conversation, or None while the turn is not finished)."""
+    Markdown for the downloadable conversation, or None while the turn is not finished, and what a
+    reader's vote on the reply records: {"answer": the answer object, "history", "film"}, or None for a
+    reply that is not an answer)."""
     history = list(history or [])
     try:
         clean_question(message)
     except BadQuestion as exc:
-        yield history + [_message("assistant", str(exc))], "", cards_html((), None), "", "", None
+        yield history + [_message("assistant", str(exc))], "", cards_html((), None), "", "", None, None
         return
     shown = history + [_message("user", escape_markdown(" ".join(str(message).split())))]
     if not loader.ready:
         yield (shown + [_message("assistant", "Loading the model and building the index; one moment…")],
-               "", cards_html((), None, "Building the index…"), "", "", None)
+               "", cards_html((), None, "Building the index…"), "", "", None, None)
     try:
         engine = loader.get()
         ids, outlet = None, None
@@ -259,16 +279,50 @@ def respond(message: str, history: list, film: str | None, review_title: str | N
         answer = engine.ask(message, user_turns(history), filters, engine.retrieval_settings(k=int(k)))
     except QAError as exc:
         text = escape_markdown(str(exc))
-        yield shown + [_message("assistant", text)], "", cards_html((), None), "", "", turn_markdown(message, text)
+        yield (shown + [_message("assistant", text)], "", cards_html((), None), "", "", turn_markdown(message, text),
+               None)
         return
     except Exception as exc:  # never a traceback in the chat
         text = f"Something went wrong ({exc.__class__.__name__}); please try again."
-        yield shown + [_message("assistant", text)], "", cards_html((), None), "", "", turn_markdown(message, text)
+        yield (shown + [_message("assistant", text)], "", cards_html((), None), "", "", turn_markdown(message, text),
+               None)
         return
     searched = f"Searched for: {escape_markdown(answer.query_used)}"
     reply = reply_markdown(answer)
+    vote = {"answer": compact_answer(answer_json(answer, engine.reviews)), "history": user_turns(history),
+            "film": filters.film, "versions": engine_versions(engine)}
     yield (shown + [_message("assistant", reply)], "", cards_html(answer.hits, engine, answer=answer),
-           per_review_html(answer, engine), searched, turn_markdown(message, reply, answer, engine.reviews))
+           per_review_html(answer, engine), searched, turn_markdown(message, reply, answer, engine.reviews), vote)
+
+
+def engine_versions(engine: Engine) -> dict:
+    """What produced an answer: the index build and the models, for a vote on it."""
+    from .decide import MODEL_VERSION
+    from .rank import RANKER_VERSION
+    from .reader import READER_VERSION
+
+    return {"index_built_at": engine.store.manifest.get("built_at"), "index_passages": len(engine.passages),
+            "answer_model": MODEL_VERSION, "reader": READER_VERSION if engine.reader is not None else None,
+            "ranker": RANKER_VERSION}
+
+
+def record_vote(votes: dict, index, liked, feedback_dir: Path) -> str:
+    """Save a reader's thumbs up or down on the chat message at `index` (Gradio's LikeData.index);
+    `votes` maps each answer's position in the chat to what a vote on it records (replies that are not
+    answers, such as "Please type a question", have none). Returns a short notice for the reader, or ""
+    when nothing was saved."""
+    from .feedback import feedback_record, record_feedback
+
+    position = index[0] if isinstance(index, (list, tuple)) else index
+    vote = (votes or {}).get(position)
+    if vote is None or not isinstance(liked, bool):
+        return ""
+    try:
+        record_feedback(feedback_dir, feedback_record(vote["answer"], vote["history"], liked, vote["film"],
+                                                      vote["versions"]))
+    except OSError as exc:  # a full disk or a read-only folder: the reader hears it, the chat goes on
+        return f"Your vote could not be saved ({exc.strerror or exc.__class__.__name__})."
+    return "Thanks: your vote is saved for the testers."
 
 
 def examples_for(engine: Engine) -> list[str]:
@@ -286,10 +340,21 @@ def api_ask(question: str, loader: EngineLoader, film: str = "", k: int = 5,
 # ---------------------------------------------------------------- the Evaluate tab
 
 
-def eval_datasets(evals_dir: Path) -> list[str]:
-    if not evals_dir.is_dir():
-        return []
-    return sorted(d.name for d in evals_dir.iterdir() if (d / "queries.jsonl").is_file())
+LABELS_PREFIX = "labels/"
+
+
+def eval_datasets(evals_dir: Path, labels_dir: Path | None = None) -> list[str]:
+    """The sets under evals_dir by name, then the label sets as "labels/<name>"."""
+    from .labels import label_sets
+
+    names = sorted(d.name for d in evals_dir.iterdir() if (d / "queries.jsonl").is_file()) if evals_dir.is_dir() else []
+    return names + [LABELS_PREFIX + name for name in (label_sets(labels_dir) if labels_dir is not None else [])]
+
+
+def dataset_folder(name: str, evals_dir: Path, labels_dir: Path | None) -> Path:
+    if name.startswith(LABELS_PREFIX) and labels_dir is not None:
+        return labels_dir / name[len(LABELS_PREFIX):]
+    return evals_dir / name
 
 
 def misses_html(rows: list[dict]) -> str:
@@ -316,10 +381,27 @@ def _png(draw):
     return Image.open(buffer)
 
 
+def eval_output_folder(typed: str, outputs_root: Path | None) -> Path:
+    """The `qa eval --out` folder a visitor typed. With `outputs_root` (a shared app) it must lie inside
+    that folder after resolving `..` and links, typed from the working folder or from inside the root.
+    Raises DatasetError in one sentence otherwise."""
+    out = Path(typed.strip())
+    if outputs_root is None:
+        return out
+    root = Path(outputs_root).resolve()
+    for candidate in [out] if out.is_absolute() else [out, root / out]:  # "eval-out/x" or just "x"
+        resolved = candidate.resolve()
+        if resolved == root or root in resolved.parents:
+            return resolved
+    raise DatasetError(f"This app loads eval outputs only from {outputs_root}; give a folder inside it.")
+
+
 def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, loader: EngineLoader, evals_dir: Path,
-                   cache_dir: Path) -> tuple[list[list], object, str, str, object]:
+                   cache_dir: Path, outputs_root: Path | None = None, labels_dir: Path | None = None
+                   ) -> tuple[list[list], object, str, str, object]:
     """(metrics rows, recall plot, misses html, status, reliability plot) for a dataset under evals_dir,
-    rendered from the EvalResult in memory, or for an existing `qa eval --out` folder when one is given.
+    rendered from the EvalResult in memory, or for an existing `qa eval --out` folder when one is given
+    (inside `outputs_root` when that is set: a shared app opens no other server path).
     A plot is an image, a file path, or None."""
     import csv
     import json
@@ -332,7 +414,7 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
 
     try:
         if out_folder and out_folder.strip():
-            out = Path(out_folder.strip())
+            out = eval_output_folder(out_folder, outputs_root)
             if not (out / "metrics.json").is_file():
                 return [], None, "", f"{out} holds no metrics.json; give a folder written by qa eval --out.", None
             metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -343,9 +425,9 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
                     f"Loaded {out}.", str(reliability) if reliability.is_file() else None)
         if not dataset_name:
             return [], None, "", "Choose a dataset.", None
-        if dataset_name not in eval_datasets(evals_dir):
+        if dataset_name not in eval_datasets(evals_dir, labels_dir):
             return [], None, "", f"There is no dataset named {dataset_name} under {evals_dir}.", None
-        dataset = load_dataset(evals_dir / dataset_name)
+        dataset = load_dataset(dataset_folder(dataset_name, evals_dir, labels_dir))
         engine = loader.get()
         if dataset.corpus_path is not None:
             engine, maps = open_dataset_engine(dataset, engine.settings, cache_dir, embedder=engine.embedder,
@@ -368,8 +450,15 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
 
 
 def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Path = EVAL_CACHE,
-               noop_endpoint: bool = False, ask_concurrency: int = 8):
-    """The Blocks app. Building it loads no model and reads no index; that happens on first use."""
+               noop_endpoint: bool = False, ask_concurrency: int = 8, outputs_root: Path | None = None,
+               download_ttl: int = DOWNLOAD_TTL, labels_dir: Path = LABELS_DIR, feedback_dir: Path | None = None):
+    """The Blocks app. Building it loads no model and reads no index; that happens on first use.
+    Label sets are saved under `labels_dir`; readers' votes go to `feedback_dir` (default: `feedback/`
+    beside the index folder)."""
+    from .label_ui import add_label_tab
+
+    if feedback_dir is None:
+        feedback_dir = default_feedback_dir(loader.settings)
     import tempfile
 
     import gradio as gr
@@ -377,6 +466,8 @@ def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Pat
     # Conversation files for download; removed with the process (Gradio serves copies from its own cache).
     downloads_dir = tempfile.TemporaryDirectory(prefix="qa-conversations-")
     downloads = Path(downloads_dir.name)
+    # Gradio serves each download from its own copy; copies older than the TTL are pruned after chat turns
+    # (prune_served_copies), so a server that runs for days keeps a bounded cache.
     with gr.Blocks(title="Film review Q&A") as demo:
         demo.downloads_dir = downloads_dir  # kept alive as long as the app
         gr.Markdown("## Ask the reviews\nEvery answer quotes the reviews and shows where each passage comes from.")
@@ -402,29 +493,54 @@ def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Pat
                         download = gr.DownloadButton("Download conversation", value=None, interactive=False,
                                                      size="sm", elem_id="qa-download")
                     turns = gr.State([])  # this session's turns as Markdown, for the download
+                    votes = gr.State({})  # chat position of each answer -> what a thumbs up or down on it records
                 with gr.Column(scale=4):
                     searched = gr.Markdown(elem_id="qa-searched")
                     cards = gr.HTML(cards_html((), None), elem_id="qa-cards")
                     with gr.Accordion("What each review says", open=False, elem_id="qa-per-review"):
                         per_review = gr.HTML()
 
-            def turn(message, history, film_value, review_value, k_value, done):
-                for *shown, block in respond(message, history, film_value, review_value, k_value, loader):
+            def turn(message, history, film_value, review_value, k_value, done, voted):
+                for *shown, block, vote in respond(message, history, film_value, review_value, k_value, loader):
+                    if vote is not None:  # keyed by the reply's position in the chat, where a vote points
+                        voted = {**voted, len(shown[0]) - 1: vote}
                     if block is None:
-                        yield *shown, done, gr.update()
+                        yield *shown, done, gr.update(), voted
                     else:
                         done = [*done, block]
-                        yield *shown, done, gr.update(value=str(write_conversation(done, downloads)), interactive=True)
+                        yield (*shown, done, gr.update(value=str(write_conversation(done, downloads)), interactive=True),
+                               voted)
+                        prune_gradio_copies()
 
-            inputs = [box, chatbot, film, review, k, turns]
-            outputs = [chatbot, box, cards, per_review, searched, turns, download]
+            def prune_gradio_copies():
+                """At most once a tenth of the TTL (the glob walks every cached file)."""
+                import time
+
+                if time.monotonic() - last_prune[0] >= download_ttl / 10:
+                    last_prune[0] = time.monotonic()
+                    prune_served_copies(Path(download.GRADIO_CACHE), download_ttl)
+
+            last_prune = [0.0]  # the app's, shared by sessions: when Gradio's cache was last pruned
+
+            inputs = [box, chatbot, film, review, k, turns, votes]
+            outputs = [chatbot, box, cards, per_review, searched, turns, download, votes]
             box.submit(turn, inputs, outputs, api_visibility="private")
             ask_btn.click(turn, inputs, outputs, api_visibility="private")
             for btn in example_btns:
                 btn.click(lambda q: q, btn, box, api_visibility="private").then(
                     turn, inputs, outputs, api_visibility="private")
-            clear.click(lambda: ([], cards_html((), None), "", "", [], gr.update(value=None, interactive=False)), None,
-                        [chatbot, cards, per_review, searched, turns, download], api_visibility="private")
+            clear.click(lambda: ([], cards_html((), None), "", "", [], gr.update(value=None, interactive=False), {}),
+                        None, [chatbot, cards, per_review, searched, turns, download, votes], api_visibility="private")
+
+            def vote(voted, data: gr.LikeData):
+                notice = record_vote(voted, data.index, data.liked, feedback_dir)
+                if notice:
+                    gr.Info(notice)
+
+            # Gradio finds the event-data parameter by its type; postponed annotations hide it as a string.
+            vote.__annotations__["data"] = gr.LikeData
+
+            chatbot.like(vote, votes, None, api_visibility="private")
 
             def on_load():
                 engine = loader.get()
@@ -438,12 +554,19 @@ def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Pat
                             for i in range(MAX_EXAMPLES)]
                 return updates
 
-            demo.load(on_load, None, [film, review, *example_btns], api_visibility="private")
+            label_film = add_label_tab(loader, labels_dir)
+
+            def on_load_all():
+                film_update, *rest = on_load()
+                return [film_update, *rest, gr.update(choices=film_update.get("choices", [ALL_FILMS]))]
+
+            demo.load(on_load_all, None, [film, review, *example_btns, label_film], api_visibility="private")
 
             with gr.Tab("Evaluate"):
-                gr.Markdown("Score retrieval on a labelled question set from `evals/`, or load a `qa eval --out` folder.")
+                gr.Markdown("Score retrieval on a labelled question set from `evals/` or the Label tab's "
+                            "`labels/`, or load a `qa eval --out` folder.")
                 with gr.Row():
-                    datasets = eval_datasets(evals_dir)
+                    datasets = eval_datasets(evals_dir, labels_dir)
                     dataset = gr.Dropdown(label="Dataset", choices=datasets, value=datasets[0] if datasets else None,
                                           elem_id="qa-eval-dataset")
                     retriever = gr.Radio(list(MODES), value=RetrievalSettings.mode, label="Retriever",
@@ -463,12 +586,15 @@ def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Pat
 
                 def evaluate(name, mode, folder):
                     rows, image, table, status, reliability = run_evaluation(name, mode, folder, loader, evals_dir,
-                                                                              cache_dir)
+                                                                              cache_dir, outputs_root, labels_dir)
                     return rows, image, table, escape_markdown(status), reliability
 
                 run_btn.click(evaluate, [dataset, retriever, out_folder],
                               [metrics_table, plot, misses, eval_status, reliability_plot],
                               api_visibility="private")
+                # label sets saved since the app started are offered on the next page load
+                demo.load(lambda name: gr.update(choices=eval_datasets(evals_dir, labels_dir), value=name), dataset,
+                          dataset, api_visibility="private")
 
         # Endpoints live outside gr.Tabs: a gr.Api inside it is taken for a tab (a duplicate tab button).
         def ask(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:

@@ -81,6 +81,7 @@ class AppServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
+        self.corpus, self.index = corpus, index
         env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
                "QA_CORPUS_DIR": str(corpus), "QA_INDEX_DIR": str(index), "PYTHONUNBUFFERED": "1",
                **(extra_env or {})}
@@ -122,7 +123,10 @@ class AppServer:
 @pytest.fixture(scope="session")
 def app_server(seed_index, tmp_path_factory):
     corpus, index = seed_index
-    server = AppServer(corpus, index, tmp_path_factory.mktemp("app") / "app.log")
+    labels = tmp_path_factory.mktemp("labels")  # the Label tab's sets, never in the repository
+    server = AppServer(corpus, index, tmp_path_factory.mktemp("app") / "app.log",
+                       extra_env={"QA_LABELS_DIR": str(labels), "QA_FEEDBACK_DIR": str(labels.parent / "feedback")})
+    server.labels_dir, server.feedback_dir = labels, labels.parent / "feedback"
     yield server
     server.stop()
 

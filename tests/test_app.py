@@ -266,7 +266,8 @@ def test_eval_tab_shows_hostile_text_inertly(xss_server, browser):
 def test_start_up_prints_no_warning(app_server):
     import warnings
 
-    from qa.ui import EngineLoader, build_demo
+    from qa.serving import EngineLoader
+    from qa.ui import build_demo
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any warning raised while the Blocks are built fails here
@@ -283,11 +284,11 @@ def test_browser_tab_strip_shows_each_tab_once(app_server, browser):
     def visible_tabs():
         return [t.inner_text().strip() for t in page.get_by_role("tab").all() if t.is_visible()]
 
-    assert visible_tabs() == ["Ask", "Evaluate"]
-    for name in ("Evaluate", "Ask", "Evaluate"):
+    assert visible_tabs() == ["Ask", "Label", "Evaluate"]
+    for name in ("Evaluate", "Ask", "Label", "Evaluate"):
         page.get_by_role("tab", name=name).first.click()
         page.wait_for_timeout(300)
-        assert visible_tabs() == ["Ask", "Evaluate"], name
+        assert visible_tabs() == ["Ask", "Label", "Evaluate"], name
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"tabs-{name.lower()}.png"))
     context.close()
@@ -315,3 +316,94 @@ def test_browser_download_conversation(app_server, browser):
     assert "Dalpalan" in text and "71% critics, 87% audience" in text.replace("\\", "")
     assert re.search(r"\\\[1\\\] .* · ¶ \d+ · chars \d+–\d+", text)  # a cited passage with its source line
     context.close()
+
+
+def _label_question(page, question):
+    page.locator("#qa-label-question textarea").fill(question)
+    page.locator("#qa-label-search").click()
+    page.wait_for_function("q => document.querySelector('#qa-label-status')?.innerText.includes('passages')",
+                           arg=question, timeout=60_000)
+
+
+def test_browser_label_tab_saves_two_questions_that_qa_eval_scores(app_server, browser):
+    """Label one question with an exact span selected in the passage text, one as unanswerable; then
+    `qa eval` on the saved folder gives the metrics those labels imply (MRR@10 = 1 / rank of the first
+    passage holding the span, one unanswerable question)."""
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    context, page = _page(browser)
+    page.goto(app_server.url)
+    page.get_by_role("tab", name="Label").click()
+    page.locator("#qa-label-set textarea").fill("browser-set")
+    _label_question(page, "Who composed the score?")
+    cards = page.locator("#qa-label-cards .qa-card")
+    texts = [cards.nth(i).inner_text() for i in range(cards.count())]
+    rank = next(i for i, t in enumerate(texts, 1) if "Dalpalan" in t)
+    page.locator("#qa-label-pick input").click()
+    page.get_by_role("option", name=re.compile(rf"^\[{rank}\] ")).click()
+    box = page.locator("#qa-label-text textarea")
+    page.wait_for_function("() => document.querySelector('#qa-label-text textarea').value.includes('Dalpalan')",
+                           timeout=30_000)
+    start = box.input_value().index("Dalpalan")
+    box.evaluate("(el, [s, e]) => { el.focus(); el.setSelectionRange(s, e);"
+                 " el.dispatchEvent(new Event('select', {bubbles: true})); }", [start, start + len("Dalpalan")])
+    page.wait_for_function("() => document.querySelector('#qa-label-exact').innerText.includes('Dalpalan')",
+                           timeout=30_000)
+    page.locator("#qa-label-save").click()
+    page.wait_for_function("() => document.querySelector('#qa-label-status').innerText.includes('Saved')",
+                           timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "label-tab.png"), full_page=True)  # the exact answer selected, saved
+    _label_question(page, "Is there a post-credits scene?")
+    page.locator("#qa-label-unanswerable input").check()
+    page.locator("#qa-label-save").click()
+    page.wait_for_function("() => document.querySelector('#qa-label-status').innerText.includes('post-credits')",
+                           timeout=30_000)
+    context.close()
+
+    folder = app_server.labels_dir / "browser-set"
+    queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
+    assert [q["text"] for q in queries] == ["Who composed the score?", "Is there a post-credits scene?"]
+    assert queries[0]["answers"] == ["Dalpalan"] and queries[1]["metadata"]["answerable"] is False
+    corpus, index = app_server.corpus, app_server.index
+    proc = subprocess.run([sys.executable, "-m", "qa", "eval", str(folder), "--corpus", str(corpus), "--index",
+                           str(index), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (metrics["queries"], metrics["unanswerable"]) == (1, 1)
+    assert metrics["mrr@10"] == pytest.approx(1 / rank, abs=1e-4) and metrics["hit@10"] == 1.0
+
+
+def test_browser_thumbs_up_and_down_are_saved_and_counted(app_server, browser):
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    context, page = _page(browser)
+    page.goto(app_server.url)
+    page.wait_for_selector("#qa-question textarea")
+    _ask(page, "Who composed the score?", 1)
+    _ask(page, "What is the capital of France?", 2)
+    # each answer has its own buttons, in chat order (they sit beside the message row, not in it)
+    chat = page.locator("#qa-chat")
+    chat.get_by_role("button", name="Like", exact=True).nth(0).click()
+    chat.get_by_role("button", name="Dislike", exact=True).nth(1).click()
+    path = app_server.feedback_dir / "feedback.jsonl"
+    for _ in range(100):
+        if path.exists() and len(path.read_text().splitlines()) >= 2:
+            break
+        page.wait_for_timeout(100)
+    context.close()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["question"], r["liked"]) for r in records[-2:]] == [("Who composed the score?", True),
+                                                                  ("What is the capital of France?", False)]
+    stats = subprocess.run([sys.executable, "-m", "qa", "feedback", "stats", "--feedback", str(app_server.feedback_dir),
+                            "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    counts = json.loads(stats.stdout.strip().splitlines()[-1])
+    assert counts["liked"] >= 1 and counts["disliked"] >= 1

@@ -6,6 +6,7 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,8 +47,24 @@ def many_reviews(tmp_path_factory):
     return folder
 
 
-def test_a_ray_build_answers_exactly_like_a_local_one(seed_index, embedder, tmp_path):
+@pytest.fixture
+def stale_current_cluster(monkeypatch):
+    """Ray's temp folder holding a "current cluster" file left by a head node that was killed: a plain
+    `ray.init()` would try to join it. (A short path: Ray's sockets live under it.)"""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="qa-ray-", dir="/tmp")
+    (Path(folder) / "ray_current_cluster").write_text("127.0.0.1:1")
+    monkeypatch.setenv("RAY_TMPDIR", folder)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_ray_build_answers_exactly_like_a_local_one(seed_index, embedder, tmp_path, stale_current_cluster):
     corpus, local_folder = seed_index
+    # without RAY_ADDRESS the build starts its own runtime, whatever the stale current-cluster file says
     ray_store, report = open_index(corpus, tmp_path / "ray", embedder, progress=False, engine="ray", workers=2)
     assert report.action == "built" and report.embedded_passages == len(ray_store.passages)
     local_store = load_store(local_folder)
@@ -98,3 +115,25 @@ def test_ray_missing_or_unreachable_is_one_sentence(tmp_path, monkeypatch):
                          timeout=60)
     assert out.returncode == 2
     assert out.stderr.strip() == "error: Ray could not join the cluster at RAY_ADDRESS=127.0.0.1:1: nothing answers there."
+
+
+@pytest.mark.parametrize("refusal", ["AuthenticationError", "grpc"])
+def test_a_cluster_that_wants_a_token_is_named_in_one_sentence(monkeypatch, refusal):
+    import ray
+    import ray.exceptions
+
+    from qa import distributed
+
+    def refuse(**_):
+        if refusal == "AuthenticationError":
+            raise ray.exceptions.AuthenticationError("Authentication failed: token mismatch")
+        raise RuntimeError("Failed to connect to GCS: UNAUTHENTICATED: InvalidAuthToken")
+
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    monkeypatch.setattr(distributed, "preflight", lambda: None)  # the address "answers"
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(distributed.RayUnavailable) as caught:
+        next(distributed.ray_embed(["a passage"], [[(0, 9)]], [0], None, "fp32", 384))
+    assert str(caught.value) == ("Ray refused to let this build join the cluster at RAY_ADDRESS=10.0.0.5:6379: "
+                                 f"{distributed.AUTH_HINT}.")
+    assert "\n" not in str(caught.value) and "RAY_AUTH_TOKEN" in str(caught.value)

@@ -78,3 +78,24 @@ def test_repair_is_idempotent_and_bounded(raw):
     once = repair(raw).text
     assert repair(once).text == once
     assert len(once) <= len(raw) + 8
+
+
+def test_a_span_of_the_repaired_text_maps_back_to_the_raw_text():
+    """Labels are made on the repaired text readers see and saved as raw offsets, which eval maps forward."""
+    import re
+
+    raw = _body(SEED_002)
+    fixed = repair(raw)
+    words = [m.span() for m in re.finditer(r"\S+", fixed.text)]
+    for i in range(0, len(words) - 6, 7):
+        s, e = words[i][0], words[i + 5][1]
+        raw_s, raw_e = fixed.offsets.raw_span(s, e)
+        assert fixed.offsets.span(raw_s, raw_e) == (s, e)
+        letters = [re.sub(r"[^A-Za-z0-9]", "", t.split()[-1]) for t in (raw[raw_s:raw_e], fixed.text[s:e])]
+        assert letters[0] == letters[1]
+    phrase = "who’s lost faith"  # repaired from "whoβs": the raw span holds the mojibake
+    s = fixed.text.index(phrase)
+    raw_s, raw_e = fixed.offsets.raw_span(s, s + len(phrase))
+    assert raw[raw_s:raw_e] == "whoβs lost faith"
+    entity = repair("Say &quot;hi&quot; now")
+    assert entity.offsets.raw_span(4, 8) == (4, 18)

@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
+import pytest
+
 from qa.records import Answer, AnswerSpan
-from qa.ui import EngineLoader, cards_html, escape_markdown, respond, reply_markdown, user_turns
+from qa.serving import EngineLoader
+from qa.ui import cards_html, escape_markdown, respond, reply_markdown, user_turns
 
 EVIL = '<script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1))'
 
@@ -20,8 +23,10 @@ def test_escape_markdown_leaves_nothing_live():
 
 def test_respond_answers_with_cards_and_keeps_history_per_call(engine):
     loader = _loader(engine)
-    history, box, cards, per_review, searched, block = list(respond("Who composed the score?", [], None, None, 3, loader))[-1]
+    history, box, cards, per_review, searched, block, vote = list(
+        respond("Who composed the score?", [], None, None, 3, loader))[-1]
     assert box == "" and len(history) == 2
+    assert vote["answer"]["question"] == "Who composed the score?" and vote["history"] == []  # what a vote records
     reply = history[-1]["content"][0]["text"]
     assert "Dalpalan" in reply and "\\[1\\]" in reply
     assert 'id="qa-card-1"' in cards and '<mark>The haunting score by <strong class="qa-answer">Dalpalan</strong>' in cards
@@ -134,3 +139,58 @@ def test_evaluate_tab_renders_from_memory_and_leaves_no_files(engine, tmp_path):
     assert eval_folders() == before
     _, _, _, message, _ = run_evaluation("nope", "hybrid", "", _loader(engine), ROOT / "evals", tmp_path / "cache")
     assert message == f"There is no dataset named nope under {ROOT / 'evals'}."
+
+
+def test_downloads_folder_keeps_only_the_newest_conversations(tmp_path):
+    import os
+
+    from qa.ui import write_conversation
+
+    paths = []
+    for n in range(5):
+        paths.append(write_conversation([f"**Question:** turn {n}"], tmp_path, keep=3))
+        os.utime(paths[-1].parent, (1_000 + n, 1_000 + n))  # distinct ages, oldest first
+    latest = write_conversation(["**Question:** the last one"], tmp_path, keep=3)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert len(kept) == 3 and latest.parent.name in kept
+    assert {paths[3].parent.name, paths[4].parent.name} <= set(kept)  # the two newest before it
+    assert latest.read_text(encoding="utf-8").endswith("the last one\n")
+
+
+def test_a_shared_app_loads_eval_outputs_only_from_its_folder(engine, tmp_path):
+    from qa.errors import DatasetError
+    from qa.ui import eval_output_folder, run_evaluation
+
+    root = tmp_path / "eval-out"
+    (root / "run1").mkdir(parents=True)
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (outside / "metrics.json").write_text("{}")
+    (root / "link").symlink_to(outside)
+    assert eval_output_folder("run1", root) == (root / "run1").resolve()
+    assert eval_output_folder(str(root / "run1"), root) == (root / "run1").resolve()
+    assert eval_output_folder(str(outside), None) == outside  # a local app: any folder
+    for typed in (str(outside), "../secret", str(root / "link"), "/etc"):
+        with pytest.raises(DatasetError, match=f"^This app loads eval outputs only from {root}; give a folder inside it.$"):
+            eval_output_folder(typed, root)
+    rows, plot, misses, status, reliability = run_evaluation(None, "hybrid", str(outside), _loader(engine),
+                                                             tmp_path, tmp_path / "cache", outputs_root=root)
+    assert (rows, plot, misses, reliability) == ([], None, "", None)
+    assert status == f"This app loads eval outputs only from {root}; give a folder inside it."
+
+
+def test_gradios_old_copies_of_conversations_are_pruned(tmp_path):
+    import os
+    import time
+
+    from qa.ui import prune_served_copies
+
+    for name, age in (("old", 7200), ("new", 10)):
+        (tmp_path / name).mkdir()
+        path = tmp_path / name / "conversation.md"
+        path.write_text("x")
+        os.utime(path, (time.time() - age, time.time() - age))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "picture.png").write_text("not ours")
+    assert prune_served_copies(tmp_path, 3600) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "other"]
