@@ -48,8 +48,10 @@ def offset_maps(engine) -> dict:
 
 def empty_state() -> dict:
     """The tab's per-session state: the label being edited (its id and question once saved or opened),
-    how many passages are shown, the passages, and the exact answers selected."""
-    return {"query_id": "", "question": None, "k": LABEL_K, "hits": [], "exact": []}
+    how many passages are shown, the passages, the exact answers selected, and what an opened label
+    holds outside the passages shown (kept on saving)."""
+    return {"query_id": "", "question": None, "k": LABEL_K, "hits": [], "exact": [], "kept": [],
+            "kept_negatives": [], "metadata": {}}
 
 
 def _history(text: str) -> list[str]:
@@ -128,8 +130,9 @@ def exact_summary(state: dict) -> str:
 def build_label(question: str, history_text: str, film: str | None, answers: list[str], negatives: list[str],
                 unanswerable: bool, state: dict, maps: dict) -> Label:
     """The Label the tab's marks mean: evidence = each exact answer, plus each passage marked as
-    answering that holds no exact answer (as a whole); all in raw offsets."""
-    exact = state.get("exact", [])
+    answering that holds no exact answer (as a whole), plus what an opened label held outside the passages
+    shown (and its negatives and metadata); all in raw offsets."""
+    exact = state.get("exact", []) + state.get("kept", [])
     evidence, texts = [], []
     for x in exact:
         evidence.append((x["review_id"], x["start"], x["end"]))
@@ -142,9 +145,10 @@ def build_label(question: str, history_text: str, film: str | None, answers: lis
     for review_id, start, end in evidence:
         mapping = maps.get(review_id)
         raw.append((review_id, *(mapping.raw_span(start, end) if mapping is not None else (start, end))))
+    negatives = list(dict.fromkeys([*(negatives or ()), *state.get("kept_negatives", ())]))
     return Label(state.get("query_id", ""), " ".join(question.split()), tuple(_history(history_text)), _film(film),
-                 answerable=not unanswerable, answers=tuple(dict.fromkeys(texts)), evidence=tuple(raw),
-                 negatives=tuple(negatives or ()))
+                 answerable=not unanswerable, answers=tuple(dict.fromkeys(t for t in texts if t)),
+                 evidence=tuple(raw), negatives=tuple(negatives), metadata=dict(state.get("metadata") or {}))
 
 
 def save(set_name: str, question: str, history_text: str, film: str | None, answers: list[str],
@@ -191,11 +195,13 @@ def open_label(set_name: str, query_id: str | None, loader: EngineLoader, labels
     history_text = "\n".join(label.history)
     cards, choices, state, status = search(label.question, history_text, label.film,
                                            {"query_id": label.query_id, "question": label.question}, loader)
-    answers, exact = [], []
+    answers, exact, kept = [], [], []
     for review_id, start, end in spans:
         hit = next((h for h in state["hits"] if h["review_id"] == review_id and h["start"] <= start and end <= h["end"]),
                    None)
-        if hit is None:
+        if hit is None:  # not among the passages shown: kept as it is, so saving again loses nothing
+            text = engine.reviews[review_id].text[start:end] if review_id in engine.reviews else ""
+            kept.append({"review_id": review_id, "start": start, "end": end, "text": text})
             continue
         if (start, end) == (hit["start"], hit["end"]):
             answers.append(hit["value"])
@@ -203,9 +209,12 @@ def open_label(set_name: str, query_id: str | None, loader: EngineLoader, labels
             text = engine.reviews[review_id].text[start:end]
             exact.append({"value": hit["value"], "review_id": review_id, "start": start, "end": end, "text": text})
     shown = {h["value"] for h in state["hits"]}
-    state = {**state, "exact": exact}
+    metadata = {k: v for k, v in label.metadata.items() if k != "needs_label"}  # a tester is labelling it now
+    state = {**state, "exact": exact, "kept": kept, "kept_negatives": [n for n in label.negatives if n not in shown],
+             "metadata": metadata}
+    note = f" {len(kept)} marked answers lie outside the passages shown and are kept." if kept else ""
     return (label.question, history_text, label.film or ALL_FILMS, not label.answerable, cards, choices,
-            answers, [n for n in label.negatives if n in shown], state, f"Opened {label.query_id}. {status}")
+            answers, [n for n in label.negatives if n in shown], state, f"Opened {label.query_id}. {status}{note}")
 
 
 def delete(set_name: str, query_id: str | None, labels_root: Path) -> tuple[str, list[tuple[str, str]]]:
@@ -260,10 +269,8 @@ def add_label_tab(loader: EngineLoader, labels_root: Path):
         def on_search(q, h, f, st, more=False):
             st = st or empty_state()
             k = st.get("k", LABEL_K) + LABEL_MORE if more else LABEL_K
-            if not more:  # another question starts a new label; the opened or saved one searched again is edited
-                same = " ".join((q or "").split()) == st.get("question")
-                st = {**empty_state(), "query_id": st.get("query_id", "") if same else "",
-                      "question": st.get("question") if same else None}
+            if not more and " ".join((q or "").split()) != st.get("question"):
+                st = empty_state()  # another question starts a new label; the opened or saved one stays edited
             html, choices, st, message = search(q, h, f, st, loader, k=k)
             return (html, gr.update(choices=choices), gr.update(choices=choices), gr.update(choices=choices, value=None),
                     "", st, escape_markdown(message), exact_summary(st))

@@ -174,3 +174,21 @@ def test_a_selection_after_an_emoji_lands_on_the_same_words():
     state, message = label_ui.select_answer("r@100-138", [js_start, js_start + 8], "Dalpalan", state)
     assert message == "Exact answer: “Dalpalan”"
     assert state["exact"][0]["start"] == 100 + text.index("Dalpalan")
+
+
+def test_opening_a_label_keeps_what_lies_outside_the_passages_shown(engine, tmp_path):
+    """A label whose answer is in a passage the tab does not show (and a negative, and feedback metadata)
+    loses none of them when it is opened and saved again."""
+    loader = _loader(engine)
+    review = engine.reviews[SCORE_REVIEW]
+    start = review.text.index("Dalpalan")
+    maps = read_corpus(engine.settings.corpus_dir).offset_maps
+    far = ("escape-2024/000_c5d586a175a2a666", 0, 5)  # raw offsets, in a passage far down the ranking
+    label = LabelSet(tmp_path, "kept").save(Label(
+        "", "What is the villain's name?", evidence=(far, (SCORE_REVIEW, *maps[SCORE_REVIEW].raw_span(start, start + 8))),
+        negatives=("escape-2024/001_ab617f7258eed2b4@0-10",), metadata={"kind": "feedback", "needs_label": True}))
+    *_, state, status = label_ui.open_label("kept", label.query_id, loader, tmp_path)
+    assert "are kept" in status and state["kept_negatives"] == ["escape-2024/001_ab617f7258eed2b4@0-10"]
+    again = label_ui.build_label(label.question, "", None, [], [], False, state, maps)
+    assert sorted(again.evidence) == sorted(label.evidence) and again.negatives == label.negatives
+    assert again.metadata == {"kind": "feedback"}  # no longer waiting for a tester
