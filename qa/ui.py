@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import html
 import re
-import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from .answer import answer_json
-from .feedback import compact_answer
 from .chat import clean_question
 from .config import EVAL_CACHE, EVALS_DIR, LABELS_DIR, default_feedback_dir
-from .engine import Engine, Settings
+from .engine import Engine
 from .errors import BadQuestion, DatasetError, QAError
+from .feedback import compact_answer
 from .records import Answer, Hit, source_line
 from .retrieve import MODES, Filters, RetrievalSettings
 from .serving import EngineLoader
