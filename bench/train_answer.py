@@ -50,6 +50,7 @@ from qa.reader import MAX_TOKENS, READER_DIR, Reader, load_reader  # noqa: E402
 from qa.trees import Trees  # noqa: E402
 from qa.embed import Embedder, configure_offline  # noqa: E402
 from qa.engine import Settings  # noqa: E402
+from qa.precision import resolve as resolve_precision  # noqa: E402
 from qa.evals import (fold_text, gold_spans, load_dataset, open_dataset_engine,  # noqa: E402
                       span_answers)
 from qa.retrieve import Filters  # noqa: E402
@@ -63,7 +64,12 @@ CACHE = Path(".cache/answer-features")
 MONOTONE = {"sentence_cos": 1, "margin": 1, "sentence_terms": 1, "sentence_idf_terms": 1, "type_match": 1,
             "exact_type_match": 1, "unknown_terms": -1, "type_miss": -1,
             "passage_rank": -1}
-FEATURE_CODE = "".join(inspect.getsource(m) for m in (decide, answer_types, lexical, engine))  # a change re-collects
+# What collected candidates depend on (a change re-collects): the candidate code, not the stages that score them.
+FEATURE_CODE = "".join(inspect.getsource(m) for m in (answer_types, lexical, engine)) + "".join(
+    inspect.getsource(f) for f in (decide.candidates, decide.content_terms, decide.content_words, decide.passage_terms,
+                                   decide.share, decide._weighted_share)) + repr(
+    (decide.FEATURES, decide.EXACT_TYPES, decide.REQUIRED_TYPES, sorted(decide.QUESTION_WORDS), decide.KNOWN_PREFIX,
+     decide.MIN_SENTENCE_WORDS, decide._ASKING_PHRASES.pattern))
 READER_MONOTONE = tuple({"reader": 1, "reader_margin": 1, "reader_rank": -1,
                          "type_match": 1, "exact_type_match": 1, "unknown_terms": -1}.get(f, 0) for f in READER_FEATURES)
 NEUTRAL = AnswerModel(FEATURES, Linear(np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.zeros(len(FEATURES)), 0.0),
@@ -137,16 +143,18 @@ class ReaderLogits:
     same texts, encoded by the same model at the same precision) and encoded otherwise; SubjQA train
     questions are read by the fold head that never saw them (bench/reader_data.fold_of)."""
 
-    def __init__(self, embedder: Embedder, precision: str, use_cache: bool = True):
+    def __init__(self, embedder: Embedder, precision: str, use_cache: bool = True, reader_dir: Path = READER_DIR,
+                 cache: Path = Path(".cache/reader")):
         from bench.reader_data import fold_of
 
         self.fold_of = fold_of
-        self.shipped = load_reader(READER_DIR).with_embedder(embedder)
+        self.shipped = load_reader(reader_dir).with_embedder(embedder)
         self.embedder = embedder
+        self.cache = Path(cache)
         self.folds: list[Reader] = []  # loaded when first needed (tests read without them)
         self.table: dict[str, np.ndarray] = {}
-        cached = Path(".cache/reader") / f"tokens-{precision}.npz"
-        pairs = Path(".cache/reader/pairs.jsonl")
+        cached = self.cache / f"tokens-{precision}.npz"
+        pairs = self.cache / "pairs.jsonl"
         if use_cache and cached.is_file() and pairs.is_file():
             rows = [json.loads(line) for line in open(pairs, encoding="utf-8")]
             texts = list(dict.fromkeys([p["q"] for p in rows] + [p["s"] for p in rows]))
@@ -154,18 +162,36 @@ class ReaderLogits:
             vectors, offsets = data["vectors"], data["offsets"]
             if len(offsets) == len(texts) + 1:
                 self.table = {t: vectors[offsets[i]:offsets[i + 1]] for i, t in enumerate(texts)}
+        # Texts read here that the reader's pairs lack (tuning sets, escape-dev): kept between runs.
+        self.extra_path = self.cache / f"tokens-extra-{precision}.npz"
+        self.extra: dict[str, np.ndarray] = {}
+        if use_cache and self.extra_path.is_file():
+            data = np.load(self.extra_path)
+            texts, offsets, vectors = json.loads(str(data["texts"])), data["offsets"], data["vectors"]
+            self.extra = {t: vectors[offsets[i]:offsets[i + 1]] for i, t in enumerate(texts)}
+            self.table.update(self.extra)
+
+    def save(self) -> None:
+        """Write the texts encoded in this run to the extra token cache (for the next run)."""
+        if not self.extra:
+            return
+        texts = list(self.extra)
+        offsets = np.cumsum([0] + [len(self.extra[t]) for t in texts])
+        self.extra_path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(self.extra_path, vectors=np.concatenate([self.extra[t] for t in texts]), offsets=offsets,
+                 texts=np.array(json.dumps(texts)))
 
     def tokens(self, texts: list[str]) -> list[np.ndarray]:
         missing = [t for t in dict.fromkeys(texts) if t not in self.table]
         for start in range(0, len(missing), 256):
             part = missing[start:start + 256]
             for t, v in zip(part, self.shipped.tokens(part)):
-                self.table[t] = v.astype(np.float16)
+                self.table[t] = self.extra[t] = v.astype(np.float16)
         return [self.table[t][:MAX_TOKENS].astype(np.float32) for t in texts]
 
     def __call__(self, question: str, sentences: list[str], cross_fit: bool) -> np.ndarray:
         if cross_fit and not self.folds:
-            self.folds = [load_reader(Path(".cache/reader") / f"fold{k}").with_embedder(self.embedder) for k in (0, 1)]
+            self.folds = [load_reader(self.cache / f"fold{k}").with_embedder(self.embedder) for k in (0, 1)]
         reader: Reader = self.folds[self.fold_of(question)] if cross_fit else self.shipped
         vectors = self.tokens([question, *sentences])
         return reader.score_tokens(vectors[0], vectors[1:])
@@ -327,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--film-facts", type=float, default=0.0,
                         help="share of the fitting weight for .cache/film-facts (bench/reader_data.py: made-up "
                              "film reviews with factoid questions in reader phrasings and near misses); 0: not used")
+    parser.add_argument("--film-facts-dir", default=".cache/film-facts", help="where bench/reader_data.py wrote them")
+    parser.add_argument("--reader", default=str(READER_DIR), help="the reader the tuning sets and escape-dev are read with")
+    parser.add_argument("--reader-cache", default=".cache/reader",
+                        help="bench/train_reader.py's --cache: its token vectors and the fold heads SubjQA train is read with")
     parser.add_argument("--trees", type=int, default=200, help="boosting rounds (trees)")
     parser.add_argument("--leaves", type=int, default=4, help="leaves per tree")
     parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the linear scorer")
@@ -345,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     fit = {n: collect(root / n, embedder) for n in FIT}
     fit["escape-dev"] = collect(Path(ESCAPE_DEV), embedder)
     if args.film_facts > 0:
-        fit["film-facts"] = collect(Path(".cache/film-facts"), embedder)
+        fit["film-facts"] = collect(Path(args.film_facts_dir), embedder)
     tune = {n: collect(root / n, embedder) for n in TUNE}
     tune["escape-dev"] = fit["escape-dev"]
 
@@ -366,8 +396,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # The reader stage learns from sentence scores of questions the sentence stage did not see, and
         # reads SubjQA train questions with the fold head that did not see them.
-        precision = embedder.precision
-        logits = ReaderLogits(embedder, precision)
+        # The reader reads at the precision an index gets here (auto: bf16 where the CPU has it natively),
+        # as serving does and as bench/train_reader.py cached its token vectors.
+        precision = resolve_precision("auto")[0]
+        logits = ReaderLogits(Embedder(None, precision=precision), precision, reader_dir=Path(args.reader),
+                              cache=Path(args.reader_cache))
         oof = out_of_fold(fit, shares, args, held_sets=tuple(fit))
         fit_read = {n: read_rows(fit[n], oof[n], logits, cross_fit=n != "escape-dev") for n in fit}
         xr, yr, wr = fit_weights(fit_read, shares)
@@ -376,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         tune_read["escape-dev"] = fit_read["escape-dev"]
         reader_raw = {n: reader_scorer.raw(tune_read[n].x) for n in TUNE}
         reader_raw["escape-dev"] = reader_out_of_fold(fit_read, shares, args)
+        logits.save()
         a, c = calibrate({n: best_rows(tune_read[n], reader_raw[n]) for n in tune}, tune_shares)
         model = AnswerModel(FEATURES, scorer, a, c, 0.5, reader_scorer=reader_scorer)
         probs = {n: 1.0 / (1.0 + np.exp(-(a * reader_raw[n] + c))) for n in tune}
@@ -385,12 +419,27 @@ def main(argv: list[str] | None = None) -> int:
     def set_rates(n: str, t: float) -> tuple[float, float, float]:
         return rates(decided[n], probs[n], t)
 
+    def set_ranking(n: str) -> tuple[float, float]:
+        """(AUROC of each question's best probability, answerable against not; share of answerable
+        questions whose most probable candidate is right)."""
+        data, p = decided[n], probs[n]
+        top = np.full(len(data.answerable), -np.inf)
+        np.maximum.at(top, data.question, p)
+        best_right = []
+        for q, rows in data.groups():
+            if data.answerable[q]:
+                best_right.append(bool(len(rows)) and bool(data.y[rows[np.argmax(p[rows])]]))
+        from sklearn.metrics import roc_auc_score
+
+        top[~np.isfinite(top)] = 0.0
+        return float(roc_auc_score(data.answerable, top)), float(np.mean(best_right))
+
     grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
     table = [(t, float(sum(tune_shares[n] * set_rates(n, t)[0] for n in tune))) for t in grid]
     threshold, best = max(table, key=lambda r: (r[1], -abs(r[0] - 0.5)))
     model = replace(model, threshold=float(threshold))
-    per_set = {n: dict(zip(("balanced", "answered", "abstained"), (round(v, 4) for v in set_rates(n, threshold))))
-               for n in tune}
+    per_set = {n: dict(zip(("balanced", "answered", "abstained", "auroc", "best_right"),
+                           (round(v, 4) for v in set_rates(n, threshold) + set_ranking(n)))) for n in tune}
     summary = {"scorer": args.scorer, "stages": args.stages, "threshold": threshold, "weighted_balanced_accuracy": round(best, 4),
                "per_set": per_set, "platt": [round(a, 4), round(c, 4)]}
     print(json.dumps(summary, indent=1))

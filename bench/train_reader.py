@@ -1,12 +1,12 @@
 """Train the reader head (qa/reader.py) on labelled (question, sentence) pairs; seeded, resumable by cache.
 
     python bench/reader_data.py           # once: .cache/reader/pairs.jsonl from fetched SQuAD 2.0 and SubjQA
-    python bench/train_reader.py [--pairs .cache/reader/pairs.jsonl] [--epochs 4] [--out qa/reader]
+    python bench/train_reader.py [--cache .cache/reader] [--epochs 4] [--out qa/reader]
 
 1. Every distinct question and sentence is encoded once by the bundled MiniLM at the given precision
-   (default: the index's auto choice) and its token vectors cached in .cache/reader/ (float16).
+   (default: the index's auto choice) and its token vectors cached in the --cache folder (float16).
 2. Two fold heads, each trained on the pairs of one fold of questions (bench/reader_data.fold_of) and
-   scoring the other: their held-out AUROC per source is printed, and they are saved in .cache/reader/
+   scoring the other: their held-out AUROC per source is printed, and they are saved in --cache
    so bench/train_answer.py can give SubjQA train questions reader scores from a head that never saw them.
 3. The shipped head, trained on every pair with the same settings, written as safetensors with a
    manifest (version, sha256, sizes, data counts, held-out scores).
@@ -114,7 +114,8 @@ def save_head(head, folder: Path, extra: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pairs", default=str(CACHE / "pairs.jsonl"))
+    parser.add_argument("--cache", default=str(CACHE), help="folder of the pairs, token vectors and fold heads")
+    parser.add_argument("--pairs", help="labelled pairs (default: pairs.jsonl in --cache)")
     parser.add_argument("--out", default=str(READER_DIR))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch", type=int, default=128)
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_offline()
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    cache = Path(args.cache)
+    args.pairs = args.pairs or str(cache / "pairs.jsonl")
     if not Path(args.pairs).is_file():
         print(f"error: {args.pairs} is missing; run bench/reader_data.py first.", file=sys.stderr)
         return 2
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(pairs)} pairs ({int(y.sum())} right), {len(set(p['group'] for p in pairs))} questions, "
           f"{len(texts)} distinct texts; token vectors at {precision}", file=sys.stderr)
     embedder = Embedder(None, precision=precision)
-    table = token_table(texts, embedder, CACHE / f"tokens-{precision}.npz")
+    table = token_table(texts, embedder, cache / f"tokens-{precision}.npz")
     print(f"token vectors: {len(table[0])} tokens ({time.time() - began:.0f} s)", file=sys.stderr)
 
     held_out = {}
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         head = train_head(np.flatnonzero(fold != k), q_index, s_index, y, table, args, args.seed + k)
         rows = np.flatnonzero(fold == k)
         oof[rows] = predict(head, rows, q_index, s_index, table)
-        save_head(head, CACHE / f"fold{k}", {"hidden": args.hidden, "dim": int(table[0].shape[1]), "fold": k})
+        save_head(head, cache / f"fold{k}", {"hidden": args.hidden, "dim": int(table[0].shape[1]), "fold": k})
         print(f"fold head {k}: trained on {int((fold != k).sum())} pairs in {time.time() - started:.0f} s", file=sys.stderr)
     for src in sorted(set(source)):
         rows = source == src

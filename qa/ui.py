@@ -14,7 +14,7 @@ from typing import Iterator
 
 from .answer import answer_json
 from .chat import clean_question
-from .config import EVAL_CACHE, EVALS_DIR, LABELS_DIR, default_feedback_dir
+from .config import EVAL_CACHE, EVALS_DIR, LABELS_DIR, AppConfig, default_feedback_dir
 from .engine import Engine
 from .errors import BadQuestion, DatasetError, QAError
 from .feedback import compact_answer
@@ -36,7 +36,7 @@ EXAMPLE_POOL = [  # shown when the corpus mentions the word, so examples fit the
 ]
 MAX_EXAMPLES = 6
 MAX_DOWNLOADS = 256  # conversation files kept for download; the oldest go first
-DOWNLOAD_TTL = 3600  # seconds a served copy of a conversation file is kept (each turn makes a new one)
+DOWNLOAD_TTL = AppConfig.download_ttl  # seconds a served copy of a conversation file is kept (each turn makes a new one)
 ALL_FILMS = "All films"
 ALL_REVIEWS = "All reviews"
 OUTLET_PREFIX = "Outlet: "
@@ -425,7 +425,8 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
         if not dataset_name:
             return [], None, "", "Choose a dataset.", None
         if dataset_name not in eval_datasets(evals_dir, labels_dir):
-            return [], None, "", f"There is no dataset named {dataset_name} under {evals_dir}.", None
+            where = f"{evals_dir}" + (f" (or, as labels/<set>, under {labels_dir})" if labels_dir else "")
+            return [], None, "", f"There is no dataset named {dataset_name} under {where}.", None
         dataset = load_dataset(dataset_folder(dataset_name, evals_dir, labels_dir))
         engine = loader.get()
         if dataset.corpus_path is not None:

@@ -385,3 +385,18 @@ def test_training_reads_and_scores_the_candidates_as_serving_does(engine):
         chosen = to_read(model.scorer.raw(x), [c.review_id for c in p.candidates])
         assert trained.tolist() == pytest.approx(served[chosen].tolist(), abs=1e-9)
         assert np.delete(served, chosen).tolist() == [0.0] * (len(x) - len(chosen))
+
+
+def test_training_keeps_the_token_vectors_it_encoded_between_runs(engine, tmp_path):
+    """bench/train_answer.py encodes the texts its reader cache lacks once and keeps them for the next run."""
+    from bench.train_answer import ReaderLogits
+
+    texts = ["How long is the film?", "Running time: 1hr 34m"]
+    first = ReaderLogits(engine.embedder, engine.embedder.precision, cache=tmp_path)
+    assert first.table == {}
+    encoded = first.tokens(texts)
+    first.save()
+    again = ReaderLogits(engine.embedder, engine.embedder.precision, cache=tmp_path)
+    assert set(again.table) == set(texts)
+    for before, after in zip(encoded, again.tokens(texts)):
+        np.testing.assert_array_equal(before, after)

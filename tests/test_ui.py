@@ -139,6 +139,10 @@ def test_evaluate_tab_renders_from_memory_and_leaves_no_files(engine, tmp_path):
     assert eval_folders() == before
     _, _, _, message, _ = run_evaluation("nope", "hybrid", "", _loader(engine), ROOT / "evals", tmp_path / "cache")
     assert message == f"There is no dataset named nope under {ROOT / 'evals'}."
+    _, _, _, message, _ = run_evaluation("labels/nope", "hybrid", "", _loader(engine), ROOT / "evals", tmp_path / "cache",
+                                         labels_dir=tmp_path / "labels")
+    assert message == (f"There is no dataset named labels/nope under {ROOT / 'evals'} "
+                       f"(or, as labels/<set>, under {tmp_path / 'labels'}).")
 
 
 def test_downloads_folder_keeps_only_the_newest_conversations(tmp_path):
