@@ -1,5 +1,6 @@
 """Shared set-up for the benchmarks: offline environment and the seed question set."""
 
+import json
 import os
 import statistics
 import sys
@@ -30,3 +31,16 @@ def timed(fn):
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+def subjqa_texts(folder: Path, sets) -> list[str]:
+    """The distinct review texts of SubjQA sets converted by bench/subjqa.py (folder/<set>/corpus.jsonl),
+    in file order; exits naming the first missing file."""
+    seen: dict[str, None] = {}
+    for name in sets:
+        path = folder / name / "corpus.jsonl"
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: run bench/subjqa.py first.")
+        for line in path.open(encoding="utf-8"):
+            seen.setdefault(json.loads(line)["text"], None)
+    return list(seen)

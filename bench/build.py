@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, timed
+from _common import ROOT, subjqa_texts, timed
 
 from qa.build import open_index
 from qa.corpus import read_corpus
@@ -68,16 +68,7 @@ def measure(embedder: Embedder | None = None, copies: int = 6, repeats: int = 2)
 def make_long_corpus(target: Path, subjqa: Path, reviews: int, min_words: int = 150) -> None:
     """`reviews` SubjQA training reviews of at least `min_words` words (so the median is ~230 like the
     movie reviews'), shuffled with a fixed seed, written as one .jsonl review file."""
-    texts: dict[str, None] = {}
-    for name in LONG_SETS:
-        path = subjqa / name / "corpus.jsonl"
-        if not path.exists():
-            raise SystemExit(f"{path} is missing: run bench/subjqa.py first.")
-        for line in path.open(encoding="utf-8"):
-            text = json.loads(line)["text"]
-            if len(text.split()) >= min_words:
-                texts.setdefault(text, None)
-    chosen = sorted(texts)
+    chosen = sorted(t for t in subjqa_texts(subjqa, LONG_SETS) if len(t.split()) >= min_words)
     random.Random(0).shuffle(chosen)
     target.mkdir(parents=True)
     with (target / "reviews.jsonl").open("w", encoding="utf-8") as f:

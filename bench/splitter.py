@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import ROOT
+from _common import ROOT, subjqa_texts
 
 from qa import passages
 from qa.repair import repair
@@ -28,14 +28,7 @@ SETS = ("electronics-train", "grocery-train", "restaurants-train", "tripadvisor-
 
 
 def load_reviews(folder: Path, limit: int) -> list[str]:
-    seen: dict[str, None] = {}
-    for name in SETS:
-        path = folder / name / "corpus.jsonl"
-        if not path.exists():
-            raise SystemExit(f"{path} is missing: run bench/subjqa.py first.")
-        for line in path.open(encoding="utf-8"):
-            seen.setdefault(json.loads(line)["text"], None)
-    texts = [repair(t).text for t in seen]
+    texts = [repair(t).text for t in subjqa_texts(folder, SETS)]
     random.Random(0).shuffle(texts)
     return texts[:limit]
 

@@ -131,6 +131,7 @@ class Engine:
         store = load_store(self.settings.index_dir, self.embedder.info)
         report = BuildReport("loaded", "a newer index was committed", warnings=tuple(store.manifest.get("warnings", ())))
         engine = type(self)(store, self.embedder, self.settings, report, self.answer_model)
+        engine.reader = self.reader  # with its token cache: sentences read before the swap are not encoded again
         engine.precision_note = self.precision_note
         return engine
 

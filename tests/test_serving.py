@@ -45,6 +45,7 @@ def test_a_new_commit_is_swapped_in_and_the_old_engine_keeps_working(served, emb
     assert loader.check_for_update() == "reloaded" and loader.reloads == 1
     new = loader.get()
     assert new is not old and new.embedder is old.embedder and new.answer_model is old.answer_model
+    assert new.reader is old.reader  # and the reader's token cache
     assert _has_new_review(new)
     assert not _has_new_review(old) and len(old.reviews) == len(new.reviews) - 1  # in-flight requests finish
     assert loader.check_for_update() == "unchanged"
