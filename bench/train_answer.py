@@ -165,6 +165,7 @@ class ReaderLogits:
         # Texts read here that the reader's pairs lack (tuning sets, escape-dev): kept between runs.
         self.extra_path = self.cache / f"tokens-extra-{precision}.npz"
         self.extra: dict[str, np.ndarray] = {}
+        self.encoded = 0  # texts encoded in this run (save writes only when there are some)
         if use_cache and self.extra_path.is_file():
             data = np.load(self.extra_path)
             texts, offsets, vectors = json.loads(str(data["texts"])), data["offsets"], data["vectors"]
@@ -172,8 +173,9 @@ class ReaderLogits:
             self.table.update(self.extra)
 
     def save(self) -> None:
-        """Write the texts encoded in this run to the extra token cache (for the next run)."""
-        if not self.extra:
+        """Write the extra token cache with the texts encoded in this run added (for the next run); nothing
+        is written when this run encoded none."""
+        if not self.encoded:
             return
         texts = list(self.extra)
         offsets = np.cumsum([0] + [len(self.extra[t]) for t in texts])
@@ -187,6 +189,7 @@ class ReaderLogits:
             part = missing[start:start + 256]
             for t, v in zip(part, self.shipped.tokens(part)):
                 self.table[t] = self.extra[t] = v.astype(np.float16)
+            self.encoded += len(part)
         return [self.table[t][:MAX_TOKENS].astype(np.float32) for t in texts]
 
     def __call__(self, question: str, sentences: list[str], cross_fit: bool) -> np.ndarray:

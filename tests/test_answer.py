@@ -400,3 +400,6 @@ def test_training_keeps_the_token_vectors_it_encoded_between_runs(engine, tmp_pa
     assert set(again.table) == set(texts)
     for before, after in zip(encoded, again.tokens(texts)):
         np.testing.assert_array_equal(before, after)
+    written = again.extra_path.stat().st_mtime_ns
+    again.save()  # nothing new was encoded: the file is not written again
+    assert again.extra_path.stat().st_mtime_ns == written
