@@ -38,7 +38,11 @@ qa/reader.py, and a second small tree ensemble judges each read candidate from R
     reader_margin   reader minus the best reader logit among the question's read candidates (<= 0)
     reader_rank     log(1 + rank of its reader logit among the read candidates, 0 the best)
     factoid, type_match, exact_type_match, unknown_terms, unseen_terms, sentence_idf_terms, sentence_cos
-                    the candidate's own features (as above)
+                    the candidate's own features (as above), except that sentence_idf_terms is 1, not 0,
+                    when the question has no content term and the sentence holds the exact type it asks
+                    for: "How long is the film?" asks for nothing but a duration, so "Running time: 1hr
+                    34m" leaves none of it out (a share of no terms is vacuous; the training and tuning
+                    sets hold no such question, so the trees never learned what a 0 there means)
 
 The sentence stage's own score only chooses what is read: given to the reader stage as well, it
 outweighed the reader (SubjQA opinion questions, most of the training data, are where it is strong) and
@@ -218,7 +222,13 @@ def reader_rows(rows: np.ndarray, chosen: np.ndarray, logits: np.ndarray) -> np.
     rank[np.argsort(-logits, kind="stable")] = np.arange(len(chosen))
     own = [col[f] for f in ("factoid", "type_match", "exact_type_match", "unknown_terms", "unseen_terms",
                             "sentence_idf_terms", "sentence_cos")]
-    return np.column_stack([logits, logits - logits.max(), np.log1p(rank), picked[:, own]])
+    own_rows = picked[:, own].copy()
+    # A question with no content term that asks only for an exact type ("How long is the film?") says
+    # nothing a sentence holding that type leaves out: its term share is 1, not 0. (Other questions
+    # without content terms, "What is this?", stay at 0: nothing in them says what would answer.)
+    vacuous = (picked[:, col["question_terms"]] == 0) & (picked[:, col["exact_type_match"]] == 1)
+    own_rows[vacuous, own.index(col["sentence_idf_terms"])] = 1.0
+    return np.column_stack([logits, logits - logits.max(), np.log1p(rank), own_rows])
 
 
 @lru_cache(maxsize=4)

@@ -145,6 +145,19 @@ def test_reader_rows_follow_their_formulas():
     assert table[:, r["sentence_cos"]].tolist() == [0.6, 0.7, 0.3] and table[:, r["type_match"]].tolist() == [0, 1, 1]
 
 
+def test_a_question_of_only_an_exact_type_is_fully_matched_by_a_sentence_holding_it():
+    """sentence_idf_terms is 1 for a question with no content term ("How long is the film?") when the
+    sentence holds the exact type asked for; with content terms, or without an exact-type span, it is copied."""
+    col = {f: i for i, f in enumerate(FEATURES)}
+    rows = np.zeros((4, len(FEATURES)))
+    rows[:, col["question_terms"]] = [0.0, 0.0, math.log1p(2), 0.0]
+    rows[:, col["exact_type_match"]] = [1, 0, 1, 0]
+    rows[:, col["sentence_idf_terms"]] = [0.0, 0.0, 0.25, 0.0]
+    table = reader_rows(rows, np.arange(4), np.zeros(4))
+    assert table[:, list(READER_FEATURES).index("sentence_idf_terms")].tolist() == [1.0, 0.0, 0.25, 0.0]
+    assert rows[0, col["sentence_idf_terms"]] == 0.0  # the candidate's own row is left alone
+
+
 def test_a_reader_stage_scores_only_what_it_reads():
     """Read candidates get sigmoid(a * reader_raw(reader_rows) + c); the others 0."""
     rng = np.random.default_rng(7)
@@ -265,6 +278,7 @@ UNANSWERABLE = ["What is the capital of France?", "Who produced the film?", "Wha
 ANSWERABLE = [  # question, what the first reply sentence must contain, the exact answer span (or None)
     ("Who composed the score?", "Dalpalan", "Dalpalan"),
     ("How long is Escape?", None, ("94 minutes", "1hr 34m")),
+    ("How long is the film?", None, ("94 minutes", "1hr 34m")),  # no content term at all
     ("What is the film's Rotten Tomatoes score?", "71%", "71%"),
     ("Who directed Escape?", "Lee Jong", None),
 ]
