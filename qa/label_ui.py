@@ -83,7 +83,9 @@ def search(question: str, history_text: str, film: str | None, state: dict, load
                      "label": f"[{hit.rank}] {review.title} · ¶ {p.paragraph}"})
     state = {**state, "k": k, "hits": hits}
     choices = [(h["label"], h["value"]) for h in hits]
-    return cards_html(tuple(result.hits), engine), choices, state, f"{len(hits)} passages; mark what answers."
+    # Own card ids (the Ask tab's qa-card-N are on the same page) and no answer badge: a search decides nothing.
+    return (cards_html(tuple(result.hits), engine, id_prefix="qa-label-card", decided=False), choices, state,
+            f"{len(hits)} passages; mark what answers.")
 
 
 def passage_text(value: str | None, state: dict) -> str:

@@ -90,8 +90,11 @@ def _safe_url(url: str | None) -> str | None:
     return None
 
 
-def card_html(hit: Hit, engine: Engine, exact: tuple[int, int] | None = None) -> str:
-    """One passage card; `exact` (review offsets inside the highlight) marks the exact answer."""
+def card_html(hit: Hit, engine: Engine, exact: tuple[int, int] | None = None, id_prefix: str = "qa-card",
+              decided: bool = True) -> str:
+    """One passage card, with the element id `{id_prefix}-{rank}`; `exact` (review offsets inside the
+    highlight) marks the exact answer. `decided` False (a plain search, as the Label tab makes) leaves out
+    the answer badge: no decision was made, so "closest match · 0%" would be wrong."""
     p = hit.passage
     review = engine.reviews[p.review_id]
     s, e = hit.highlight[0] - p.start, hit.highlight[1] - p.start
@@ -112,34 +115,37 @@ def card_html(hit: Hit, engine: Engine, exact: tuple[int, int] | None = None) ->
     if len(engine.films()) > 1:
         meta.append(html.escape(review.film))
     meta.append(f"¶ {p.paragraph} · chars {p.start}–{p.end}")
-    css, words = match_label(hit, engine.answer_model.threshold)
     raw = " · ".join(f"{k} {v:.4f}" for k, v in hit.scores.items())
+    badge = ""
+    if decided:
+        css, words = match_label(hit, engine.answer_model.threshold)
+        badge = f' · <span class="qa-match {css}" title="raw scores: {html.escape(raw, quote=True)}">{words}</span>'
     return (
-        f'<div class="qa-card" id="qa-card-{hit.rank}" data-review-id="{html.escape(p.review_id, quote=True)}" '
+        f'<div class="qa-card" id="{id_prefix}-{hit.rank}" data-review-id="{html.escape(p.review_id, quote=True)}" '
         f'data-passage-id="{html.escape(p.id, quote=True)}">'
         f'<div class="qa-head"><span class="qa-num">[{hit.rank}]</span>'
         f'<span class="qa-title">{html.escape(review.title)}</span></div>'
-        f'<div class="qa-meta">{" · ".join(meta)} · '
-        f'<span class="qa-match {css}" title="raw scores: {html.escape(raw, quote=True)}">{words}</span></div>'
+        f'<div class="qa-meta">{" · ".join(meta)}{badge}</div>'
         f'<p class="qa-text">{body}</p></div>'
     )
 
 
 def cards_html(hits: tuple[Hit, ...], engine: Engine, empty: str = "No passages yet: ask a question.",
-               answer: Answer | None = None) -> str:
+               answer: Answer | None = None, id_prefix: str = "qa-card", decided: bool = True) -> str:
     if not hits:
         return f'<div class="qa-cards"><p class="qa-empty">{html.escape(empty)}</p></div>'
     exact = answer.exact_answers if answer else {}
     head = ""
     if answer is not None and not answer.answered:
         head = '<p class="qa-closest">Closest passages: none of them answers the question.</p>'
-    return (f'<div class="qa-cards">{head}' + "".join(card_html(h, engine, exact.get(h.rank)) for h in hits)
-            + "</div>")
+    return (f'<div class="qa-cards">{head}'
+            + "".join(card_html(h, engine, exact.get(h.rank), id_prefix, decided) for h in hits) + "</div>")
 
 
 def per_review_html(answer: Answer, engine: Engine) -> str:
     head = f'<p class="qa-coverage"><b>{html.escape(answer.coverage)}</b></p>'
-    return head + cards_html(answer.per_review, engine, "No review in scope.")
+    # Its own card ids: the ranked cards above already use qa-card-N, and an id names one element.
+    return head + cards_html(answer.per_review, engine, "No review in scope.", id_prefix="qa-review-card")
 
 
 def reply_markdown(answer: Answer) -> str:

@@ -82,6 +82,8 @@ def test_label_tab_saves_an_exact_answer_as_raw_offsets_that_eval_scores(engine,
     loader = _loader(engine)
     cards, choices, state, status = label_ui.search(SCORE_QUESTION, "", None, label_ui.empty_state(), loader)
     assert status.startswith("10 passages") and len(choices) == 10 and 'class="qa-card"' in cards
+    # its own element ids (the Ask tab's cards are on the same page), and no answer badge: nothing was decided
+    assert 'id="qa-label-card-1"' in cards and 'id="qa-card-' not in cards and "qa-match" not in cards
     hit = next(h for h in state["hits"] if h["review_id"] == SCORE_REVIEW and "Dalpalan" in h["text"])
     start = hit["text"].index("Dalpalan")
     state, message = label_ui.select_answer(hit["value"], [start, start + len("Dalpalan")], "Dalpalan", state)

@@ -86,6 +86,18 @@ def test_cards_name_only_what_is_known(engine):
     assert f"¶ {hit.passage.paragraph} · chars {hit.passage.start}–{hit.passage.end}" in card
 
 
+def test_every_card_on_the_ask_tab_has_its_own_id(engine):
+    """The ranked cards and "What each review says" are on one page: their element ids never repeat."""
+    import re
+
+    from qa.ui import per_review_html
+
+    answer = engine.ask("Who composed the score?")
+    ids = re.findall(r' id="([^"]+)"', cards_html(answer.hits, engine, answer=answer) + per_review_html(answer, engine))
+    assert len(ids) == len(answer.hits) + len(answer.per_review) == len(set(ids))
+    assert ids[0] == "qa-card-1" and "qa-review-card-1" in ids
+
+
 def test_source_line_names_only_what_is_known():
     from qa.records import Passage, Review, Source, source_line
 
