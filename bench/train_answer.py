@@ -12,6 +12,10 @@ the SubjQA sets (product reviews, one review in scope) share the rest equally. B
 fitted on, its scores for calibration and the threshold are out-of-fold (4 folds of its questions).
 Never read here:          SubjQA dev splits and evals/escape, evals/escape-unanswerable (the reported
                           sets), and SubjQA movies dev/test (held out by the project).
+Precision:                everything (the datasets' indexes, the questions, the reader's token vectors)
+                          at the precision an index gets on this machine (auto: bf16 where the CPU
+                          computes it natively), as serving reads; collected candidates are cached per
+                          precision, so a fit on another CPU kind collects its own.
 
 Each candidate sentence is labelled right when it overlaps an annotator's span or contains a gold answer
 (qa.evals.span_answers, the same rule `qa eval` scores replies with). Two stages (qa/decide.py):
@@ -102,15 +106,21 @@ def collect(folder: Path, embedder: Embedder, k: int = 5, cache: Path = CACHE) -
     its candidates; cached per dataset and feature set."""
     dataset = load_dataset(folder)
     key = hashlib.sha256(json.dumps([FEATURES, str(folder), (folder / "queries.jsonl").read_text(encoding="utf-8"),
-                                     FEATURE_CODE]).encode()).hexdigest()[:12]
+                                     FEATURE_CODE, embedder.precision]).encode()).hexdigest()[:12]
     path = cache / f"{dataset.name}-{key}.npz"
     if path.is_file() and path.with_suffix(".json").is_file():
         data = np.load(path)
         words = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
         return Collected(data["x"], data["y"], data["question"], data["review"], data["answerable"], words["texts"],
                          words["asked"])
-    engine, maps = open_dataset_engine(dataset, Settings(), Path(".cache/evals"), embedder=embedder,
-                                       progress=True, answer_model=NEUTRAL)
+    # The questions and passages at the embedder's precision, the one serving uses (an index built here is
+    # built at it; one cached at another precision would give other cosines than serving, so it is refused).
+    engine, maps = open_dataset_engine(dataset, Settings(precision=embedder.precision), Path(".cache/evals"),
+                                       embedder=embedder, progress=True, answer_model=NEUTRAL)
+    built = engine.store.manifest.get("precision", "fp32")
+    if built != embedder.precision:
+        raise SystemExit(f"error: the cached index of {dataset.name} holds {built} vectors, not {embedder.precision}; "
+                         f"delete {engine.settings.index_dir} to rebuild it.")
     from_dataset = dataset.corpus_path is not None
     retrieval = engine.retrieval_settings(k=k)
     x, y, question, review, answerable, texts, asked = [], [], [], [], [], [], []
@@ -369,7 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the tuning results, write nothing")
     args = parser.parse_args(argv)
     configure_offline()
-    embedder = Embedder(None)
+    # Everything is read at the precision an index gets here (auto: bf16 where the CPU has it natively), as
+    # serving reads: the candidates' cosines, the reader's token vectors (one model for both).
+    precision = resolve_precision("auto")[0]
+    embedder = Embedder(None, precision=precision)
     root = Path(args.subjqa)
     missing = [n for n in FIT + TUNE if not (root / n / "queries.jsonl").is_file()]
     if missing:
@@ -399,11 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # The reader stage learns from sentence scores of questions the sentence stage did not see, and
         # reads SubjQA train questions with the fold head that did not see them.
-        # The reader reads at the precision an index gets here (auto: bf16 where the CPU has it natively),
-        # as serving does and as bench/train_reader.py cached its token vectors.
-        precision = resolve_precision("auto")[0]
-        logits = ReaderLogits(Embedder(None, precision=precision), precision, reader_dir=Path(args.reader),
-                              cache=Path(args.reader_cache))
+        # The reader reads at that precision too, as serving does and as bench/train_reader.py cached its
+        # token vectors.
+        logits = ReaderLogits(embedder, precision, reader_dir=Path(args.reader), cache=Path(args.reader_cache))
         oof = out_of_fold(fit, shares, args, held_sets=tuple(fit))
         fit_read = {n: read_rows(fit[n], oof[n], logits, cross_fit=n != "escape-dev") for n in fit}
         xr, yr, wr = fit_weights(fit_read, shares)
