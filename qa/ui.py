@@ -115,10 +115,10 @@ def card_html(hit: Hit, engine: Engine, exact: tuple[int, int] | None = None, id
     if len(engine.films()) > 1:
         meta.append(html.escape(review.film))
     meta.append(f"¶ {p.paragraph} · chars {p.start}–{p.end}")
-    raw = " · ".join(f"{k} {v:.4f}" for k, v in hit.scores.items())
     badge = ""
     if decided:
         css, words = match_label(hit, engine.answer_model.threshold)
+        raw = " · ".join(f"{k} {v:.4f}" for k, v in hit.scores.items())
         badge = f' · <span class="qa-match {css}" title="raw scores: {html.escape(raw, quote=True)}">{words}</span>'
     return (
         f'<div class="qa-card" id="{id_prefix}-{hit.rank}" data-review-id="{html.escape(p.review_id, quote=True)}" '
