@@ -10,6 +10,8 @@ Tune (Platt + threshold): SubjQA test splits of books, electronics, grocery, res
 In both, evals/escape-dev (film reviews, three reviews in scope) carries --escape-share of the weight and
 the SubjQA sets (product reviews, one review in scope) share the rest equally. Because escape-dev is also
 fitted on, its scores for calibration and the threshold are out-of-fold (4 folds of its questions).
+Check (printed only):     evals/escape-words (questions in readers' own words over the seed reviews),
+                          scored by the fitted model as serving scores it; never fitted or tuned on.
 Never read here:          SubjQA dev splits and evals/escape, evals/escape-unanswerable (the reported
                           sets), and SubjQA movies dev/test (held out by the project).
 Precision:                everything (the datasets' indexes, the questions, the reader's token vectors)
@@ -62,6 +64,7 @@ from qa.retrieve import Filters  # noqa: E402
 FIT = ["electronics-train", "grocery-train", "restaurants-train", "tripadvisor-train"]
 TUNE = ["books-test", "electronics-test", "grocery-test", "restaurants-test", "tripadvisor-test"]
 ESCAPE_DEV = "evals/escape-dev"
+CHECK = ["evals/escape-words"]  # scored by each refit and printed; never fitted or tuned on
 CACHE = Path(".cache/answer-features")
 # The direction each feature may move the score, whatever the data: more similarity, more of the
 # question's words, or a span of the asked-for type never make a sentence less likely to answer.
@@ -376,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", type=int, choices=[1, 2], default=2,
                         help="1: the sentence stage alone decides (version 3); 2: the reader stage (qa/reader.py) "
                              "re-scores each question's best candidates and decides (version 4)")
+    parser.add_argument("--escape-dev", default=ESCAPE_DEV, help="the film-review tuning set (an evals folder)")
+    parser.add_argument("--check", nargs="*", default=CHECK,
+                        help="evals folders scored by the fitted model and printed, never used to fit or tune")
     parser.add_argument("--dry-run", action="store_true", help="print the tuning results, write nothing")
     args = parser.parse_args(argv)
     configure_offline()
@@ -389,11 +395,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {', '.join(missing)} missing under {root}; run bench/subjqa.py first.", file=sys.stderr)
         return 2
     fit = {n: collect(root / n, embedder) for n in FIT}
-    fit["escape-dev"] = collect(Path(ESCAPE_DEV), embedder)
+    fit["escape-dev"] = collect(Path(args.escape_dev), embedder)
     if args.film_facts > 0:
         fit["film-facts"] = collect(Path(args.film_facts_dir), embedder)
     tune = {n: collect(root / n, embedder) for n in TUNE}
     tune["escape-dev"] = fit["escape-dev"]
+    check = {Path(p).name: collect(Path(p), embedder) for p in args.check}
 
     shares = ({n: (1 - args.escape_share - args.film_facts) / len(FIT) for n in FIT} | {"escape-dev": args.escape_share}
               | ({"film-facts": args.film_facts} if args.film_facts > 0 else {}))
@@ -408,7 +415,10 @@ def main(argv: list[str] | None = None) -> int:
         a, c = calibrate({n: best_rows(tune[n], raw_scores[n]) for n in tune}, tune_shares)
         model = AnswerModel(FEATURES, scorer, a, c, 0.5)
         probs = {n: 1.0 / (1.0 + np.exp(-(a * raw_scores[n] + c))) for n in tune}
-        decided = tune  # the rows the probabilities belong to
+        decided = dict(tune)  # the rows the probabilities belong to
+        for n, d in check.items():
+            decided[n] = d
+            probs[n] = 1.0 / (1.0 + np.exp(-(a * scorer.raw(d.x) + c)))
     else:
         # The reader stage learns from sentence scores of questions the sentence stage did not see, and
         # reads SubjQA train questions with the fold head that did not see them.
@@ -423,10 +433,13 @@ def main(argv: list[str] | None = None) -> int:
         tune_read["escape-dev"] = fit_read["escape-dev"]
         reader_raw = {n: reader_scorer.raw(tune_read[n].x) for n in TUNE}
         reader_raw["escape-dev"] = reader_out_of_fold(fit_read, shares, args)
+        for n, d in check.items():  # scored as serving scores them: no fold, no refit
+            tune_read[n] = read_rows(d, scorer.raw(d.x), logits, cross_fit=False)
+            reader_raw[n] = reader_scorer.raw(tune_read[n].x)
         logits.save()
         a, c = calibrate({n: best_rows(tune_read[n], reader_raw[n]) for n in tune}, tune_shares)
         model = AnswerModel(FEATURES, scorer, a, c, 0.5, reader_scorer=reader_scorer)
-        probs = {n: 1.0 / (1.0 + np.exp(-(a * reader_raw[n] + c))) for n in tune}
+        probs = {n: 1.0 / (1.0 + np.exp(-(a * reader_raw[n] + c))) for n in tune_read}
         decided = tune_read
         y = yr
 
@@ -454,8 +467,10 @@ def main(argv: list[str] | None = None) -> int:
     model = replace(model, threshold=float(threshold))
     per_set = {n: dict(zip(("balanced", "answered", "abstained", "auroc", "best_right"),
                            (round(v, 4) for v in set_rates(n, threshold) + set_ranking(n)))) for n in tune}
+    checked = {n: dict(zip(("balanced", "answered", "abstained", "auroc", "best_right"),
+                           (round(v, 4) for v in set_rates(n, threshold) + set_ranking(n)))) for n in check}
     summary = {"scorer": args.scorer, "stages": args.stages, "threshold": threshold, "weighted_balanced_accuracy": round(best, 4),
-               "per_set": per_set, "platt": [round(a, 4), round(c, 4)]}
+               "per_set": per_set, "check": checked, "platt": [round(a, 4), round(c, 4)]}
     print(json.dumps(summary, indent=1))
     if not args.dry_run:
         data = model.to_json(trained_on={"fit": list(fit), "tune": list(tune), "escape_share": args.escape_share,

@@ -315,3 +315,19 @@ def test_compare_scores_runs_of_another_chunker_against_their_own_labels(tmp_pat
     _trec(tmp_path / "c", [("other", "a", 1)], [("other", "a")])
     with pytest.raises(DatasetError, match="share no scored question"):
         compare_runs(tmp_path / "a", tmp_path / "c")
+
+
+@pytest.mark.parametrize("name", ["escape-dev", "escape-words"])
+def test_every_answer_of_a_seed_question_set_occurs_in_the_repaired_reviews(name):
+    """An answer string that no review holds (a typo, or text copied before repair) would make its
+    question unanswerable to the scorer; answerable flags and answers agree."""
+    from qa.corpus import read_corpus
+    from qa.evals import fold_text
+
+    texts = [fold_text(r.text) for r in read_corpus(ROOT / "corpus").reviews]
+    dataset = load_dataset(ROOT / "evals" / name)
+    assert len(dataset.queries) >= 50
+    for query in dataset.queries:
+        assert query.answerable == bool(query.answers), query.id
+        for answer in query.answers:
+            assert any(fold_text(answer) in t for t in texts), (query.id, answer)
