@@ -322,7 +322,6 @@ def test_every_answer_of_a_seed_question_set_occurs_in_the_repaired_reviews(name
     """An answer string that no review holds (a typo, or text copied before repair) would make its
     question unanswerable to the scorer; answerable flags and answers agree."""
     from qa.corpus import read_corpus
-    from qa.evals import fold_text
 
     texts = [fold_text(r.text) for r in read_corpus(ROOT / "corpus").reviews]
     dataset = load_dataset(ROOT / "evals" / name)
