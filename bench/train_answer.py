@@ -401,9 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     tune = {n: collect(root / n, embedder) for n in TUNE}
     tune["escape-dev"] = fit["escape-dev"]
     check = {Path(p).name: collect(Path(p), embedder) for p in args.check}
-    if set(check) & (set(fit) | set(tune)):
-        raise SystemExit(f"error: a --check set ({', '.join(sorted(set(check) & (set(fit) | set(tune))))}) is also fitted "
-                         "or tuned on; a check set must be one the model never sees.")
+    seen = sorted(set(check) & (set(fit) | set(tune)))
+    if seen:
+        raise SystemExit(f"error: a --check set ({', '.join(seen)}) is also fitted or tuned on; a check set must be "
+                         "one the model never sees.")
 
     shares = ({n: (1 - args.escape_share - args.film_facts) / len(FIT) for n in FIT} | {"escape-dev": args.escape_share}
               | ({"film-facts": args.film_facts} if args.film_facts > 0 else {}))
@@ -468,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     table = [(t, float(sum(tune_shares[n] * set_rates(n, t)[0] for n in tune))) for t in grid]
     threshold, best = max(table, key=lambda r: (r[1], -abs(r[0] - 0.5)))
     model = replace(model, threshold=float(threshold))
+
     def set_summary(n: str) -> dict[str, float]:
         return dict(zip(("balanced", "answered", "abstained", "auroc", "best_right"),
                         (round(v, 4) for v in set_rates(n, threshold) + set_ranking(n))))
