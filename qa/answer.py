@@ -10,9 +10,13 @@ from dataclasses import replace
 from typing import Callable
 
 from .decide import Candidate, best_per_review
+from .kinds import AGREEMENT, CRITICISM, PRAISE, VERDICT, Kind, aspect_name
+from .opinion import Judgement, best_per_review as best_judgement_per_review
 from .records import Answer, AnswerSpan, Hit, Review
 
 REPLY_SENTENCES = 3  # the best answer, then at most two more from other reviews
+OPINION_LINES = 5  # an opinion reply quotes at most this many reviews, then says how many more judge it
+STANCE_MARKS = {"positive": "👍", "negative": "👎", "mixed": "〰"}
 
 
 def abstention(in_scope: int) -> str:
@@ -34,7 +38,7 @@ def _sentence(review: Review, span: tuple[int, int]) -> str:
 
 def build_answer(question: str, query_used: str, hits: list[Hit], per_review: list[Hit], reviews: dict[str, Review],
                  in_scope: int, scored: list[Candidate], threshold: float, position_of: dict[str, int],
-                 make_hit: Callable[[int, int], Hit], notices: tuple[str, ...] = ()) -> Answer:
+                 make_hit: Callable[[int, int], Hit], notices: tuple[str, ...] = (), used_history: bool = False) -> Answer:
     """The reply and the coverage line from one per-review decision.
 
     A review addresses the question when its best candidate sentence reaches `threshold`; the question
@@ -79,7 +83,104 @@ def build_answer(question: str, query_used: str, hits: list[Hit], per_review: li
     answered = bool(lines)
     summary = "\n".join(lines) if answered else abstention(in_scope)
     return Answer(question, query_used, tuple(hits), summary, coverage_line(len(addressing), in_scope),
-                  tuple(per_review), notices, answered, round(confidence, 4), tuple(spans), len(addressing), in_scope)
+                  tuple(per_review), notices, answered, round(confidence, 4), tuple(spans), len(addressing), in_scope,
+                  "fact", used_history)
+
+
+def _judges(kind: Kind) -> str:
+    """What a review does when it answers this kind of question, for the coverage line and abstention."""
+    if kind.name in (VERDICT, AGREEMENT):
+        return "give an overall verdict", "gives an overall verdict"
+    what = aspect_name(kind.aspect) if kind.aspect else "it"
+    if kind.name == PRAISE:
+        return f"praise {what}", f"praises {what}"
+    if kind.name == CRITICISM:
+        return f"criticise {what}", f"criticises {what}"
+    return f"judge {what}", f"discusses {what}"
+
+
+def opinion_abstention(kind: Kind, in_scope: int) -> str:
+    """One plain sentence naming what no review judges ("None of the 3 reviews discusses the music.")."""
+    if in_scope == 0:
+        return abstention(0)
+    who = "The review does not" if in_scope == 1 else f"None of the {in_scope} reviews"
+    verb = _judges(kind)[1]
+    if in_scope == 1:
+        verb = {"gives": "give", "praises": "praise", "criticises": "criticise", "discusses": "discuss"}[verb.split()[0]] + \
+            verb[len(verb.split()[0]):]
+    return f"{who} {verb}."
+
+
+def stance_tally(kind: Kind, stances: list[str]) -> str:
+    """The first line of an opinion reply when stances are shown: "All 3 reviews recommend it", "2 of 3
+    praise the acting; 1 is mixed". Empty for no stances."""
+    if not stances:
+        return ""
+    n = len(stances)
+    positive = stances.count("positive")
+    if kind.name in (VERDICT, AGREEMENT):
+        good, bad = "recommend it", "do not recommend it"
+    else:
+        what = aspect_name(kind.aspect) if kind.aspect else "it"
+        good, bad = f"praise {what}", f"criticise {what}"
+    if positive == n:
+        return f"All {n} reviews {good}." if n > 1 else f"The review {good.replace('recommend', 'recommends').replace('praise ', 'praises ')}."
+    parts = [f"{positive} of {n} {good}"] if positive else []
+    negative = stances.count("negative")
+    if negative:
+        parts.append(f"{negative} {bad}")
+    mixed = n - positive - negative
+    if mixed:
+        parts.append(f"{mixed} {'is' if mixed == 1 else 'are'} mixed")
+    return "; ".join(parts) + "."
+
+
+def build_opinion_answer(question: str, query_used: str, kind: Kind, hits: list[Hit], per_review: list[Hit],
+                         reviews: dict[str, Review], in_scope: int, judged: list[Judgement], threshold: float,
+                         show_stance: bool, position_of: dict[str, int], make_hit: Callable[[int, int], Hit],
+                         notices: tuple[str, ...] = (), used_history: bool = False) -> Answer:
+    """An opinion reply, one line per review that judges what is asked: its best sentence that does
+    (qa/opinion.py), quoted with its citation and the review's outlet or title, best first; at most
+    OPINION_LINES, then "and N more". A review judges it when its best sentence reaches `threshold`; no
+    review does: one sentence naming what none discusses. With `show_stance` each line has its stance
+    mark and a first line sums the stances up. `judged` is sorted best first."""
+    best = best_judgement_per_review(judged)
+    judging = [j for j in best.values() if j.probability >= threshold]
+    best_of_position: dict[int, Judgement] = {}
+    for j in judged:
+        best_of_position.setdefault(j.position, j)
+
+    def annotated(hit: Hit) -> Hit:
+        j = best_of_position.get(position_of[hit.passage.id])
+        if j is None:
+            return replace(hit, scores={**hit.scores, "answer": 0.0})
+        return replace(hit, highlight=j.sentence, scores={**hit.scores, "answer": round(j.probability, 6)})
+
+    hits = [annotated(h) for h in hits]
+    per_review = [annotated(h) for h in per_review]
+    lines: list[str] = []
+    spans: list[AnswerSpan] = []
+    for j in judging[:OPINION_LINES]:
+        review = reviews[j.review_id]
+        rank = next((h.rank for h in hits if position_of[h.passage.id] == j.position), None)
+        if rank is None:
+            rank = len(hits) + 1
+            hits.append(annotated(make_hit(j.position, rank)))
+        mark = f"{STANCE_MARKS[j.stance]} " if show_stance and j.stance else ""
+        lines.append(f"- {mark}{review.source.outlet or review.title}: “{_sentence(review, j.sentence)}” [{rank}]")
+        spans.append(AnswerSpan(rank, j.sentence[0], j.sentence[1], "sentence", j.stance))
+    if len(judging) > OPINION_LINES:
+        more = len(judging) - OPINION_LINES
+        lines.append(f"- and {more} more {'review' if more == 1 else 'reviews'}.")
+    answered = bool(spans)
+    if answered and show_stance:
+        lines.insert(0, stance_tally(kind, [j.stance for j in judging]))
+    summary = "\n".join(lines) if answered else opinion_abstention(kind, in_scope)
+    noun = "review" if in_scope == 1 else "reviews"
+    coverage = f"{len(judging)} of {in_scope} {noun} {_judges(kind)[0]}."
+    confidence = judging[0].probability if judging else (judged[0].probability if judged else 0.0)
+    return Answer(question, query_used, tuple(hits), summary, coverage, tuple(per_review), notices, answered,
+                  round(confidence, 4), tuple(spans), len(judging), in_scope, kind.name, used_history)
 
 
 def hit_json(hit: Hit, reviews: dict[str, Review], exact: tuple[int, int] | None = None) -> dict:
@@ -112,9 +213,12 @@ def answer_json(answer: Answer, reviews: dict[str, Review]) -> dict:
         "answer": answer.summary,
         "answered": answer.answered,
         "confidence": answer.confidence,
-        "answer_spans": [{"rank": s.rank, "start": s.start, "end": s.end, "kind": s.kind} for s in answer.answer_spans],
+        "answer_spans": [{"rank": s.rank, "start": s.start, "end": s.end, "kind": s.kind}
+                         | ({"stance": s.stance} if s.stance else {}) for s in answer.answer_spans],
         "hits": [hit_json(h, reviews, answer.exact_answers.get(h.rank)) for h in answer.hits],
         "coverage": answer.coverage,
         "per_review": [hit_json(h, reviews) for h in answer.per_review],
         "notices": list(answer.notices),
+        "kind": answer.kind,
+        "used_history": answer.used_history,
     }

@@ -12,12 +12,14 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .answer import build_answer
+from .answer import build_answer, build_opinion_answer
 from .answer_types import TYPE_HINTS, question_type
-from .chat import Folded, clean_question, fold
+from .chat import FOLD_MARGIN, Folded, clean_question, fold, readings
 from .decide import AnswerModel, Candidate, candidates, content_words, load_model, score
 from .embed import Embedder
 from .errors import CorpusError
+from .kinds import question_kind
+from .opinion import OpinionModel, judgements, load_opinion_model, probe_text
 from .passages import ChunkerSettings
 from .precision import resolve as resolve_precision
 from .rank import FEATURES as RANK_FEATURES, RANKER_VERSION
@@ -89,25 +91,28 @@ class Engine:
     """Holds the loaded store, model and retriever; `ask` keeps no per-user state."""
 
     def __init__(self, store: Store, embedder: Embedder, settings: Settings, report: BuildReport,
-                 answer_model: AnswerModel | None = None):
+                 answer_model: AnswerModel | None = None, opinion_model: OpinionModel | None = None):
         self.store = store
         self.embedder = embedder
         self.settings = settings
         self.report = report
         self.retriever = Retriever(store, embedder)
         self.answer_model = answer_model or load_model()
+        self.opinion_model = opinion_model or load_opinion_model()
         # The reader shares the embedder (one model in memory, at the index's precision).
         self.reader = load_reader().with_embedder(embedder) if self.answer_model.reader_scorer is not None else None
         self.precision_note = ""
 
     @classmethod
     def open(cls, settings: Settings = Settings(), rebuild: bool = False, progress: bool = True,
-             embedder: Embedder | None = None, answer_model: AnswerModel | None = None) -> "Engine":
+             embedder: Embedder | None = None, answer_model: AnswerModel | None = None,
+             opinion_model: OpinionModel | None = None) -> "Engine":
         if not Path(settings.corpus_dir).is_dir():  # fail before the slow model load
             raise CorpusError(f"The corpus folder {settings.corpus_dir} does not exist; create it and add review files.")
         answer_model = answer_model or load_model()  # a missing or mismatched model file fails before the slow load too
         if answer_model.reader_scorer is not None:
             load_reader()  # and so does a missing or altered reader
+        opinion_model = opinion_model or load_opinion_model()  # and a missing opinion model
         precision, why = resolve_precision(settings.precision)
         if embedder is None:
             embedder = Embedder(settings.model, query_cache_size=settings.query_cache, precision=precision)
@@ -118,7 +123,7 @@ class Engine:
             built = store.manifest.get("precision", "fp32")
             if built == "fp32" or (built == "bf16" and precision == "bf16"):
                 embedder.precision = built
-        engine = cls(store, embedder, settings, report, answer_model)
+        engine = cls(store, embedder, settings, report, answer_model, opinion_model)
         engine.precision_note = why
         return engine
 
@@ -130,7 +135,7 @@ class Engine:
         IndexNotBuilt)."""
         store = load_store(self.settings.index_dir, self.embedder.info)
         report = BuildReport("loaded", "a newer index was committed", warnings=tuple(store.manifest.get("warnings", ())))
-        engine = type(self)(store, self.embedder, self.settings, report, self.answer_model)
+        engine = type(self)(store, self.embedder, self.settings, report, self.answer_model, self.opinion_model)
         engine.reader = self.reader  # with its token cache: sentences read before the swap are not encoded again
         engine.precision_note = self.precision_note
         return engine
@@ -181,10 +186,12 @@ class Engine:
     def search(self, question: str, history: list[str] | tuple[str, ...] = (), filters: Filters | None = None,
                retrieval: RetrievalSettings | None = None) -> SearchResult:
         """Fold the history in and retrieve: every stage, for evals and training (ask uses it too)."""
-        retrieval = retrieval or self.settings.retrieval
         folded = fold(question, [clean_question(h)[0] for h in history if h and str(h).strip()])
-        query = self.retriever.query(question, folded.history_text)
-        order, detail = self.retriever.ranked(query, retrieval, filters or Filters())
+        return self._search(folded, filters or Filters(), retrieval or self.settings.retrieval)
+
+    def _search(self, folded: Folded, filters: Filters, retrieval: RetrievalSettings) -> SearchResult:
+        query = self.retriever.query(folded.question, folded.history_text)
+        order, detail = self.retriever.ranked(query, retrieval, filters)
         return SearchResult(folded, query, order, detail, self.retriever.hits(order, detail, query, retrieval))
 
     # ------------------------------------------------------------ read-only views for callers
@@ -207,13 +214,18 @@ class Engine:
         return self.retriever.scope(filters)
 
     def prepare(self, question: str, history: list[str] | tuple[str, ...], retrieval: RetrievalSettings,
-                filters: Filters) -> Prepared:
-        """Every stage before the answer decision: retrieval, the per-review view and the candidate
-        sentences with their features (training reads these too, so it sees what serving sees)."""
+                filters: Filters, reading: Folded | None = None, factoid: bool = True) -> Prepared:
+        """Every stage before the answer decision: retrieval, the per-review view and (with `factoid`)
+        the candidate sentences with their features (training reads these too, so it sees what serving
+        sees). `reading` is the reading of the question to search (default: the one the rules settle)."""
         text, notices = clean_question(question)
-        found = self.search(text, history, filters, retrieval)
+        if reading is None:
+            reading = fold(text, [clean_question(h)[0] for h in history if h and str(h).strip()])
+        found = self._search(reading, filters, retrieval)
         folded, query, order, detail, hits = found.folded, found.query, found.order, found.detail, found.hits
         per_review, in_scope = self._per_review(order, detail, query.vector, filters, score_key(retrieval.mode))
+        if not factoid:
+            return Prepared(text, notices, folded, query, detail, hits, per_review, in_scope, [])
         typed: list[int] = []
         hints = TYPE_HINTS.get(question_type(text) or "")
         if hints:  # passages that use the words of the asked-for type ("minutes" for "how long")
@@ -235,17 +247,41 @@ class Engine:
     def ask(self, question: str, history: list[str] | tuple[str, ...] = (), filters: Filters | None = None,
             retrieval: RetrievalSettings | None = None) -> Answer:
         """Answer one question within `filters` (default: everything) with `retrieval` (default: the
-        engine's settings; `retrieval_settings(...)` derives variants). Raises BadQuestion for an empty
-        question; keeps no state between calls."""
+        engine's settings; `retrieval_settings(...)` derives variants). Each reading of the question in its
+        conversation (qa/chat.py `readings`) is answered; of two, the folded one is kept only when it
+        answers and its confidence beats the stand-alone one's by FOLD_MARGIN (or the stand-alone one
+        does not answer). Raises BadQuestion for an empty question; keeps no state between calls."""
         retrieval = retrieval or self.settings.retrieval
         filters = filters or Filters()
-        p = self.prepare(question, history, retrieval, filters)
+        text, _ = clean_question(question)
+        options = readings(text, [clean_question(h)[0] for h in history if h and str(h).strip()])
+        answers = [self._answer(question, reading, retrieval, filters) for reading in options]
+        if len(answers) == 1:
+            return answers[0]
+        alone, folded = answers
+        if folded.answered and (not alone.answered or folded.confidence >= alone.confidence + FOLD_MARGIN):
+            return folded
+        return alone
+
+    def _answer(self, question: str, reading: Folded, retrieval: RetrievalSettings, filters: Filters) -> Answer:
+        """The reply to one reading: an opinion reply for opinion kinds (qa/opinion.py), else the factoid
+        decision (qa/decide.py)."""
+        kind = question_kind(reading.question)
+        p = self.prepare(question, (), retrieval, filters, reading, factoid=not kind.opinion)
         key = score_key(retrieval.mode)
 
         def make_hit(position: int, rank: int) -> Hit:
             return self.retriever.hit(position, rank, p.detail.get(position, {}), key, p.query.vector)
 
-        return build_answer(p.text, p.folded.query_used, p.hits, p.per_review, self.store.reviews, p.in_scope,
-                            score(p.candidates, self.answer_model, self.reader_for(p.folded.query_used)),
+        used = reading.uses_history
+        if kind.opinion:
+            review_ids = [h.passage.review_id for h in p.per_review]
+            probe = self.embedder.encode_query(probe_text(kind))
+            judged = judgements(kind, p.query.vector, probe, review_ids, self.store, self.opinion_model)
+            return build_opinion_answer(p.text, reading.query_used, kind, p.hits, p.per_review, self.store.reviews,
+                                        p.in_scope, judged, self.opinion_model.threshold,
+                                        self.opinion_model.show_stance, self.store.position, make_hit, p.notices, used)
+        return build_answer(p.text, reading.query_used, p.hits, p.per_review, self.store.reviews, p.in_scope,
+                            score(p.candidates, self.answer_model, self.reader_for(reading.query_used)),
                             self.answer_model.threshold,
-                            self.store.position, make_hit, p.notices)
+                            self.store.position, make_hit, p.notices, used)

@@ -38,6 +38,9 @@ PLOT_KS = list(range(1, 11))
 warnings.filterwarnings("ignore", message=".*unsafe cast from uint64 to int64.*")
 
 
+STANCES = ("positive", "negative", "mixed")
+
+
 def public_name(metric: str) -> str:
     return metric.replace("hit_rate", "hit")
 
@@ -75,6 +78,7 @@ class Dataset:
     corpus_path: Path | None
     qrels: dict[str, dict[str, int]] | None
     evidence: dict[str, list[tuple[str, int, int]]]
+    stances: dict[str, dict[tuple[str, int, int], str]] = field(default_factory=dict)  # query -> evidence -> stance
 
     @property
     def name(self) -> str:
@@ -140,6 +144,7 @@ def load_dataset(folder: str | Path) -> Dataset:
             qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
 
     evidence: dict[str, list[tuple[str, int, int]]] = {}
+    stances: dict[str, dict[tuple[str, int, int], str]] = {}
     evidence_path = folder / "evidence.jsonl"
     if evidence_path.is_file():
         for n, obj in _jsonl(evidence_path):
@@ -149,13 +154,17 @@ def load_dataset(folder: str | Path) -> Dataset:
             if str(qid) not in seen:
                 raise DatasetError(f"{evidence_path} line {n}: unknown query id '{qid}'.")
             evidence.setdefault(str(qid), []).append((str(doc), start, end))
+            if obj.get("stance") is not None:
+                if obj["stance"] not in STANCES:
+                    raise DatasetError(f"{evidence_path} line {n}: 'stance' must be one of {', '.join(STANCES)}.")
+                stances.setdefault(str(qid), {})[(str(doc), start, end)] = obj["stance"]
 
     corpus_path = folder / "corpus.jsonl"
     if corpus_path.is_file():
         for n, obj in _jsonl(corpus_path):
             if obj.get("_id") is None or not isinstance(obj.get("text"), str):
                 raise DatasetError(f"{corpus_path} line {n}: each document needs an '_id' and a 'text'.")
-    return Dataset(folder, queries, corpus_path if corpus_path.is_file() else None, qrels, evidence)
+    return Dataset(folder, queries, corpus_path if corpus_path.is_file() else None, qrels, evidence, stances)
 
 
 def dataset_corpus_dir(dataset: Dataset, cache_root: Path) -> Path:
@@ -200,6 +209,13 @@ class ReplyJudgement:
     confidence: float
     sentences_right: tuple[bool, ...]  # one per reply sentence, in order
     summary: str
+    answering_reviews: int = 0  # reviews with evidence for the question (0: the dataset has none for it)
+    reviews_quoted: int = 0  # of those, how many the reply quotes a sentence of that overlaps their evidence
+    stances: tuple[tuple[str, str], ...] = ()  # (labelled, replied) for each quoted sentence with a labelled stance
+
+    @property
+    def review_recall(self) -> float | None:
+        return self.reviews_quoted / self.answering_reviews if self.answering_reviews else None
 
     @property
     def first_right(self) -> bool:
@@ -290,15 +306,29 @@ def span_answers(text: str, span: tuple[int, int], spans: list[tuple[int, int]],
 
 
 def judge_reply(engine, query: EvalQuery, answer, offset_maps: dict, from_dataset: bool,
-                evidence: list[tuple[str, int, int]]) -> ReplyJudgement:
-    """Judge each quoted sentence of the reply against the query's evidence spans and answers."""
-    sentences = [(answer.hits[s.rank - 1].passage.review_id, (s.start, s.end))
-                 for s in answer.answer_spans if s.kind == "sentence"]
-    spans = gold_spans(query, evidence, offset_maps, sorted({r for r, _ in sentences}), from_dataset)
+                evidence: list[tuple[str, int, int]], stances: dict | None = None) -> ReplyJudgement:
+    """Judge each quoted sentence of the reply against the query's evidence spans and answers; count
+    the reviews with evidence that the reply quotes (review recall) and pair each quoted sentence that
+    overlaps a labelled stance with the stance the reply gave it."""
+    quoted = [(answer.hits[s.rank - 1].passage.review_id, (s.start, s.end), s.stance)
+              for s in answer.answer_spans if s.kind == "sentence"]
+    every = sorted(engine.reviews) if evidence else []
+    spans = gold_spans(query, evidence, offset_maps, every or sorted({r for r, _, _ in quoted}), from_dataset)
     answers = [fold_text(a) for a in query.answers if a.strip()]
-    right = tuple(span_answers(engine.reviews[r].text, span, spans.get(r, []), answers)
-                  for r, span in sentences)
-    return ReplyJudgement(answer.answered, answer.confidence, right, answer.summary)
+    right = tuple(span_answers(engine.reviews[r].text, span, spans.get(r, []), answers) for r, span, _ in quoted)
+    covered = {r for (r, span, _), ok in zip(quoted, right) if ok and spans.get(r)}
+    labelled: list[tuple[str, str]] = []
+    for doc_span, label in (stances or {}).items():
+        doc, start, end = doc_span
+        for r, (s, e), given in quoted:
+            if doc_id_of(r, from_dataset) != doc or not given:
+                continue
+            mapping = offset_maps.get(r)
+            gs, ge = mapping.span(start, end) if mapping is not None else (start, end)
+            if gs < e and s < ge:
+                labelled.append((label, given))
+    return ReplyJudgement(answer.answered, answer.confidence, right, answer.summary,
+                          sum(1 for r in spans if spans[r]), len(covered), tuple(labelled))
 
 
 RELIABILITY_BINS = 10
@@ -310,6 +340,11 @@ def answer_metrics(results: list[QueryResult]) -> tuple[dict[str, float], list[d
     answered_rate            answered / answerable questions (those with answers or evidence)
     first_sentence_accuracy  answered answerable questions whose first reply sentence answers / answered ones
     reply_precision          mean over answered answerable questions of (answering reply sentences / sentences)
+    first_line_rate          answerable questions whose first reply sentence answers / answerable questions
+                             (an abstention counts as wrong)
+    review_recall            mean over answerable questions with evidence of (reviews with evidence that the
+                             reply quotes an evidence sentence of / reviews with evidence); an abstention is 0
+    stance_accuracy          quoted sentences whose stance equals the labelled one / quoted labelled sentences
     abstention_rate          not answered / questions marked unanswerable
     ece                      sum over confidence bins of (questions in bin / answered) * |accuracy - mean confidence|,
                              over every answered question (an answer to an unanswerable one is wrong)
@@ -326,6 +361,14 @@ def answer_metrics(results: list[QueryResult]) -> tuple[dict[str, float], list[d
         out["first_sentence_accuracy"] = round(sum(r.reply.first_right for r in answered) / len(answered), 4)
         out["reply_precision"] = round(sum(sum(r.reply.sentences_right) / len(r.reply.sentences_right)
                                            for r in answered) / len(answered), 4)
+    if answerable:
+        out["first_line_rate"] = round(sum(r.reply.first_right for r in answerable) / len(answerable), 4)
+    recalls = [r.reply.review_recall for r in answerable if r.reply.review_recall is not None]
+    if recalls:
+        out["review_recall"] = round(sum(recalls) / len(recalls), 4)
+    stances = [pair for r in judged for pair in r.reply.stances]
+    if stances:
+        out["stance_accuracy"] = round(sum(a == b for a, b in stances) / len(stances), 4)
     if unanswerable:
         out["abstention_rate"] = round(sum(not r.reply.answered for r in unanswerable) / len(unanswerable), 4)
     pairs = [(r.reply.confidence, r.reply.first_right and r.query.answerable)
@@ -395,7 +438,7 @@ def evaluate_dataset(engine, dataset: Dataset, offset_maps: dict, mode: str | No
         first = next((n for n, i in enumerate(ranked, 1) if i in relevant), None)
         results.append(QueryResult(query, answer.query_used, ranked, relevant, first,
                                    judge_reply(engine, query, answer, offset_maps, from_dataset,
-                                               dataset.evidence.get(query.id, []))))
+                                               dataset.evidence.get(query.id, []), dataset.stances.get(query.id))))
         if dataset.qrels is not None:  # review-level labels: the dataset's own, else from the relevant passages
             labels = {d: s for d, s in dataset.qrels.get(query.id, {}).items() if s > 0}
         else:
@@ -439,7 +482,8 @@ def maxp(docs_of_ranked_passages: list[str]) -> dict[str, float]:
 
 # ---------------------------------------------------------------- gates
 
-ANSWER_METRICS = ("answered_rate", "first_sentence_accuracy", "reply_precision", "abstention_rate")
+ANSWER_METRICS = ("answered_rate", "first_sentence_accuracy", "reply_precision", "abstention_rate",
+                  "first_line_rate", "review_recall", "stance_accuracy")
 GATED_METRICS = tuple([public_name(m) for m in METRICS] + [f"review_{public_name(m)}" for m in REVIEW_METRICS]
                       + list(ANSWER_METRICS))  # higher is better for each; ece (lower is better) is not gated
 
@@ -532,14 +576,15 @@ def write_outputs(result: EvalResult, engine, out: Path) -> None:
         Qrels(result.review_qrels).save(str(out / "review_qrels.trec"), kind="trec")
     with open(out / "answers.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["query_id", "answerable", "answered", "confidence", "first_right", "reply_precision", "reply"])
+        writer.writerow(["query_id", "answerable", "answered", "confidence", "first_right", "reply_precision", "reply",
+                         "review_recall"])
         for r in result.results:
             if r.reply is None or (r.excluded and r.query.answerable):
                 continue
             right = r.reply.sentences_right
             writer.writerow([r.query.id, int(r.query.answerable), int(r.reply.answered), r.reply.confidence,
                              int(r.reply.first_right), round(sum(right) / len(right), 4) if right else "",
-                             r.reply.summary])
+                             r.reply.summary, "" if r.reply.review_recall is None else round(r.reply.review_recall, 4)])
     (out / "report.md").write_text(report_markdown(result, engine), encoding="utf-8")
     plot_recall(result, out / "recall_at_k.png")
     plot_reliability(result.reliability, out / "reliability.png", f"{result.dataset}: reliability of answers")
@@ -747,6 +792,9 @@ def compare_replies(path_a: Path, path_b: Path, name_a: str = "A", name_b: str =
         "first_sentence_accuracy": [(q, "first_right") for q in common if rows_a[q]["answerable"] == "1"
                                     and rows_a[q]["answered"] == "1" and rows_b[q]["answered"] == "1"],
         "abstention_rate": [(q, "abstained") for q in common if rows_a[q]["answerable"] == "0"],
+        "first_line_rate": [(q, "first_right") for q in common if rows_a[q]["answerable"] == "1"],
+        "review_recall": [(q, "review_recall") for q in common if rows_a[q].get("review_recall")
+                          and rows_b[q].get("review_recall")],
     }
     table = [("reply metric", name_a, name_b, "B-A", "p (paired t)", "questions", "")]
     for metric, keys in outcomes.items():

@@ -74,6 +74,7 @@ class AnswerSpan:
     start: int
     end: int
     kind: str = "sentence"  # "sentence" or "answer"
+    stance: str = ""  # for an opinion reply's sentence: positive, negative or mixed ("" for facts)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class Answer:
     answer_spans: tuple[AnswerSpan, ...] = ()
     addressing: int = 0  # reviews whose best sentence answers the question
     in_scope: int = 0  # reviews the filters let through
+    kind: str = "fact"  # the question's kind (qa/kinds.py): fact, opinion, verdict, praise, criticism, agreement
+    used_history: bool = False  # whether the question was read with an earlier turn (query_used shows how)
 
     @property
     def exact_answers(self) -> dict[int, tuple[int, int]]:
