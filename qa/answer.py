@@ -157,7 +157,10 @@ def build_opinion_answer(question: str, query_used: str, kind: Kind, hits: list[
         return replace(hit, highlight=j.sentence, scores={**hit.scores, "answer": round(j.probability, 6)})
 
     hits = [annotated(h) for h in hits]
-    per_review = [annotated(h) for h in per_review]
+    # "What each review says" shows the passage the reply quotes from each review that judges it.
+    quoted = {j.review_id: j for j in judging}
+    per_review = [annotated(h if h.passage.review_id not in quoted or position_of[h.passage.id] == quoted[h.passage.review_id].position
+                            else make_hit(quoted[h.passage.review_id].position, h.rank)) for h in per_review]
     lines: list[str] = []
     spans: list[AnswerSpan] = []
     for j in judging[:OPINION_LINES]:

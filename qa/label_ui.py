@@ -268,19 +268,25 @@ def add_label_tab(loader: EngineLoader, labels_root: Path):
             with gr.Column(scale=5):
                 cards = gr.HTML(elem_id="qa-label-cards")
 
-        def on_search(q, h, f, st, more=False):
+        def on_search(q, h, f, st, ticked_answers, ticked_negatives, more=False):
             st = st or empty_state()
             k = st.get("k", LABEL_K) + LABEL_MORE if more else LABEL_K
             if not more and " ".join((q or "").split()) != st.get("question"):
                 st = empty_state()  # another question starts a new label; the opened or saved one stays edited
+                ticked_answers, ticked_negatives = [], []
             html, choices, st, message = search(q, h, f, st, loader, k=k)
-            return (html, gr.update(choices=choices), gr.update(choices=choices), gr.update(choices=choices, value=None),
-                    "", st, escape_markdown(message), exact_summary(st))
+            # Ticks survive only on passages still listed: a tick on a passage of another question's
+            # search is no choice any more, and Gradio refuses the next Save over it.
+            valid = {value for _, value in choices}
+            return (html, gr.update(choices=choices, value=[v for v in ticked_answers or [] if v in valid]),
+                    gr.update(choices=choices, value=[v for v in ticked_negatives or [] if v in valid]),
+                    gr.update(choices=choices, value=None), "", st, escape_markdown(message), exact_summary(st))
 
         outs = [cards, answers, negatives, pick, text, state, status, exact]
-        search_btn.click(on_search, [question, history, film, state], outs, api_visibility="private")
-        question.submit(on_search, [question, history, film, state], outs, api_visibility="private")
-        more_btn.click(lambda q, h, f, st: on_search(q, h, f, st, more=True), [question, history, film, state], outs,
+        ins = [question, history, film, state, answers, negatives]
+        search_btn.click(on_search, ins, outs, api_visibility="private")
+        question.submit(on_search, ins, outs, api_visibility="private")
+        more_btn.click(lambda q, h, f, st, a, n: on_search(q, h, f, st, a, n, more=True), ins, outs,
                        api_visibility="private")
         pick.change(passage_text, [pick, state], text, api_visibility="private")
 

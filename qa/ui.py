@@ -151,13 +151,17 @@ def per_review_html(answer: Answer, engine: Engine) -> str:
 def reply_markdown(answer: Answer) -> str:
     """An answer quotes (a blockquote per sentence, with its confidence); an abstention is one plain
     sentence, so the two never look alike."""
-    if answer.answered:
+    if answer.answered and answer.kind != "fact":  # an opinion reply: one list item per review
+        lines = ["\n".join(f"- {escape_markdown(line[2:])}" if line.startswith("- ") else escape_markdown(line)
+                           for line in answer.summary.split("\n"))]
+        lines.append(f"*Confidence of the first line: {answer.confidence:.0%}*")
+    elif answer.answered:
         lines = ["> " + escape_markdown(line) for line in answer.summary.split("\n")]
         lines.append(f"*Confidence: {answer.confidence:.0%}*")
     else:
         lines = [escape_markdown(answer.summary)]
     extra = []
-    if answer.query_used != answer.question:
+    if answer.used_history:  # only when an earlier turn was used
         extra.append(f"*Searched for: {escape_markdown(answer.query_used)}*")
     extra += [f"*{escape_markdown(n)}*" for n in answer.notices]
     extra.append(f"*{escape_markdown(answer.coverage)}*")
@@ -292,7 +296,7 @@ def respond(message: str, history: list, film: str | None, review_title: str | N
         yield (shown + [_message("assistant", text)], "", cards_html((), None), "", "", turn_markdown(message, text),
                None)
         return
-    searched = f"Searched for: {escape_markdown(answer.query_used)}"
+    searched = f"Searched for: {escape_markdown(answer.query_used)}" if answer.used_history else ""
     reply = reply_markdown(answer)
     vote = {"answer": compact_answer(answer_json(answer, engine.reviews)), "history": user_turns(history),
             "film": filters.film, "versions": engine_versions(engine)}

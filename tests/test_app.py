@@ -325,10 +325,11 @@ def _label_question(page, question):
                            arg=question, timeout=60_000)
 
 
-def test_browser_label_tab_saves_two_questions_that_qa_eval_scores(app_server, browser):
-    """Label one question with an exact span selected in the passage text, one as unanswerable; then
-    `qa eval` on the saved folder gives the metrics those labels imply (MRR@10 = 1 / rank of the first
-    passage holding the span, one unanswerable question)."""
+def test_browser_label_tab_saves_three_questions_that_qa_eval_scores(app_server, browser):
+    """Label one question with a ticked passage and an exact span selected in the passage text, one as
+    unanswerable, and a third with a ticked passage, in one visit (the first question's ticks once made
+    the next Save fail with "... is not in the list of choices"); then `qa eval` on the saved folder
+    gives the metrics those labels imply (MRR@10 = 1 / rank of the first passage holding the span)."""
     import json
     import subprocess
     import sys
@@ -343,6 +344,7 @@ def test_browser_label_tab_saves_two_questions_that_qa_eval_scores(app_server, b
     cards = page.locator("#qa-label-cards .qa-card")
     texts = [cards.nth(i).inner_text() for i in range(cards.count())]
     rank = next(i for i, t in enumerate(texts, 1) if "Dalpalan" in t)
+    page.locator("#qa-label-answers label").nth(rank - 1).click()
     page.locator("#qa-label-pick input").click()
     page.get_by_role("option", name=re.compile(rf"^\[{rank}\] ")).click()
     box = page.locator("#qa-label-text textarea")
@@ -363,19 +365,59 @@ def test_browser_label_tab_saves_two_questions_that_qa_eval_scores(app_server, b
     page.locator("#qa-label-save").click()
     page.wait_for_function("() => document.querySelector('#qa-label-status').innerText.includes('post-credits')",
                            timeout=30_000)
+    page.locator("#qa-label-unanswerable input").uncheck()
+    _label_question(page, "Is the acting good?")
+    page.locator("#qa-label-answers label").nth(0).click()
+    page.locator("#qa-label-save").click()
+    page.wait_for_function("() => document.querySelector('#qa-label-status').innerText.includes('acting')",
+                           timeout=30_000)
+    assert "not in the list" not in page.locator("body").inner_text()
     context.close()
 
     folder = app_server.labels_dir / "browser-set"
     queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
-    assert [q["text"] for q in queries] == ["Who composed the score?", "Is there a post-credits scene?"]
+    assert [q["text"] for q in queries] == ["Who composed the score?", "Is there a post-credits scene?",
+                                            "Is the acting good?"]
     assert queries[0]["answers"] == ["Dalpalan"] and queries[1]["metadata"]["answerable"] is False
     corpus, index = app_server.corpus, app_server.index
     proc = subprocess.run([sys.executable, "-m", "qa", "eval", str(folder), "--corpus", str(corpus), "--index",
                            str(index), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert (metrics["queries"], metrics["unanswerable"]) == (1, 1)
-    assert metrics["mrr@10"] == pytest.approx(1 / rank, abs=1e-4) and metrics["hit@10"] == 1.0
+    assert (metrics["queries"], metrics["unanswerable"]) == (2, 1)
+    assert metrics["hit@10"] == 1.0  # each labelled question's ticked passage is among the top 10
+    assert metrics["mrr@10"] == pytest.approx((1 / rank + 1.0) / 2, abs=1e-4)  # the acting label ticked rank 1
+
+
+def test_browser_opinion_reply_and_a_three_turn_chat(app_server, browser):
+    """ "Is the acting good?" gets one line per review that judges the acting, each with its source and
+    citation; in a three-turn chat the stand-alone "Is it scary?" and "Should I see it?" are not folded
+    into the score question (no "Searched for"), and "And the cinematography?" shows what was searched."""
+    context, page = _page(browser)
+    page.goto(app_server.url)
+    page.wait_for_selector("#qa-question textarea")
+    _ask(page, "Is the acting good?", 1)
+    page.wait_for_function("() => document.querySelectorAll('#qa-chat li').length >= 2", timeout=60_000)
+    items = page.locator("#qa-chat li").all_inner_texts()
+    assert all(re.search(r"\[\d+\]", item) for item in items), items
+    assert "judge the acting" in page.locator("#qa-chat").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "opinion-acting.png"), full_page=True)
+    page.locator("#qa-clear").click()
+    page.wait_for_function("() => document.querySelector('#qa-card-1') === null", timeout=30_000)
+    _ask(page, "Who composed the score?", 1)
+    page.wait_for_function("() => document.querySelector('#qa-card-1').innerText.includes('Dalpalan')", timeout=60_000)
+    _ask(page, "Is it scary?", 2)
+    _ask(page, "Should I see it?", 3)
+    page.wait_for_function("() => document.querySelector('#qa-chat').innerText.includes('overall verdict')",
+                           timeout=60_000)
+    chat = page.locator("#qa-chat").inner_text()
+    assert "Searched for" not in chat and "must-watch" in chat
+    page.screenshot(path=str(ARTIFACTS / "three-turn-chat.png"), full_page=True)
+    _ask(page, "And the cinematography?", 4)
+    page.wait_for_function("() => document.querySelector('#qa-chat').innerText.includes("
+                           "'Searched for: Is the cinematography good?')", timeout=60_000)
+    context.close()
 
 
 def test_browser_thumbs_up_and_down_are_saved_and_counted(app_server, browser):
