@@ -15,10 +15,11 @@ import numpy as np
 from .answer import build_answer, build_opinion_answer
 from .answer_types import TYPE_HINTS, question_type
 from .chat import FOLD_MARGIN, Folded, clean_question, fold, readings
-from .decide import AnswerModel, Candidate, candidates, content_words, load_model, score
+from .decide import AnswerModel, Candidate, candidates, content_terms, content_words, load_model, score
 from .embed import Embedder
 from .errors import CorpusError
-from .kinds import question_kind
+from .kinds import in_context, question_kind
+from .lexical import terms
 from .opinion import OpinionModel, judgements, load_opinion_model, probe_text
 from .passages import ChunkerSettings
 from .precision import resolve as resolve_precision
@@ -259,14 +260,26 @@ class Engine:
         if len(answers) == 1:
             return answers[0]
         alone, folded = answers
-        if folded.answered and (not alone.answered or folded.confidence >= alone.confidence + FOLD_MARGIN):
+        if folded.answered and (not alone.answered or folded.confidence >= alone.confidence + FOLD_MARGIN) \
+                and not self._answers_earlier_turn(folded, text, options[1].history_text or ""):
             return folded
         return alone
+
+    def _answers_earlier_turn(self, answer: Answer, question: str, earlier: str) -> bool:
+        """True when a folded reading's first quoted sentence shares no content term with the question
+        but some with the earlier turn: it answers that turn again ("Running time: 1hr 34m" for "Who
+        directed it?" after "What is the running time?")."""
+        first = next((s for s in answer.answer_spans if s.kind == "sentence"), None)
+        if first is None:
+            return False
+        review = self.store.reviews[answer.hits[first.rank - 1].passage.review_id]
+        said = set(terms(review.text[first.start:first.end]))
+        return said.isdisjoint(content_terms(question)) and not said.isdisjoint(content_terms(earlier))
 
     def _answer(self, question: str, reading: Folded, retrieval: RetrievalSettings, filters: Filters) -> Answer:
         """The reply to one reading: an opinion reply for opinion kinds (qa/opinion.py), else the factoid
         decision (qa/decide.py)."""
-        kind = question_kind(reading.question)
+        kind = in_context(question_kind(reading.question), reading.history_text)
         p = self.prepare(question, (), retrieval, filters, reading, factoid=not kind.opinion)
         key = score_key(retrieval.mode)
 

@@ -106,6 +106,8 @@ _OPINION = [
     r"^how (do|did|does) (the )?(?P<a>[\w'’ -]+?) (hold up|work|fare|come across|compare)\b",
     r"^(does|did) (the )?(?P<a>[\w'’ -]+?) (work|hold up|deliver|impress|land|convince)\b",
     r"^(is|are|was|were) (the )?(?P<a>[\w'’ -]+?) (praised|criticised|criticized|liked|panned)\b",
+    r"^(does|did) (it|the film|the movie) have (a |an )?(good|great|strong|bad|weak|satisfying|memorable|decent) "
+    r"(?P<a>[\w'’ -]+?)\s*\??$",
     r"\bhow (scary|funny|tense|violent|long|slow|good|exciting|gripping|suspenseful) is {_FILM}\b",
 ]
 _PARTICIPLES = {"shown", "made", "done", "caught", "told", "seen", "known", "given", "taken", "written", "killed",
@@ -147,6 +149,17 @@ def aspect_terms(aspect: str) -> tuple[str, ...]:
     if known_lines:  # "special effects": the lexicon line, not "special"
         out = [w for w in out if w not in words or w in known_lines or _ASPECT_OF.get(w)]
     return tuple(dict.fromkeys(out))
+
+
+def in_context(kind: Kind, earlier: str | None) -> Kind:
+    """An opinion about "him" or "them" ("Is he good in it?") read with the turn it leans on: the
+    acting, plus the aspects that turn names ("Who is the villain?" -> the villain's lexicon words)."""
+    if not earlier or not kind.opinion or not kind.aspect or \
+            not all(w in _PERSONS for w in kind.aspect.casefold().split()):
+        return kind
+    named = [a for w in re.findall(r"[\w'-]+", earlier.casefold()) if (a := _ASPECT_OF.get(w))]
+    extra = tuple(t for a in dict.fromkeys(named) for t in ASPECTS[a])
+    return Kind(kind.name, kind.aspect, tuple(dict.fromkeys(extra + kind.aspect_terms)))
 
 
 def aspect_name(aspect: str) -> str:

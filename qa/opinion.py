@@ -9,8 +9,9 @@ most of them share no word with it ("acting" / "performance"). Every sentence of
     cos_probe       cosine of the sentence and the kind's probe (the aspect's lexicon words for an opinion,
                     a fixed sentence of praise / criticism / overall judgement for the others)
     margin          cos_question minus the best cos_question among the candidates (<= 0)
-    aspect_hit      1 when the sentence holds a word of the aspect's lexicon line (kinds.ASPECTS; a word
-                    matches on its first ASPECT_PREFIX letters)
+    aspect_hit      1 when the sentence holds a word of the aspect's lexicon line (kinds.ASPECTS), compared
+                    as Snowball stems (BM25's: "performances" matches "performance", "cinema" does not
+                    match "cinematography")
     sentiment       |VADER compound| of the sentence: how much it judges
     contrast        1 when it concedes or criticises ("though", "however", "underdeveloped", ...)
     verdict_cue     1 when it holds a word of overall judgement ("must-watch", "deserves", "nails", ...)
@@ -43,11 +44,11 @@ import numpy as np
 
 from .decide import read_fitted_json
 from .errors import AnswerModelError
+from .lexical import terms
 from .kinds import AGREEMENT, CRITICISM, OPINION, PRAISE, VERDICT, Kind
 
 OPINION_VERSION = 1
 MODEL_PATH = Path(__file__).with_name("opinion_model.json")
-ASPECT_PREFIX = 5
 STANCE_BAR = 0.85
 KIND_FLAGS = (OPINION, VERDICT, PRAISE, CRITICISM, AGREEMENT)
 INTERACTIONS = ("position", "contrast", "verdict_cue", "aspect_hit", "sentiment", "cos_probe", "names_film")
@@ -154,12 +155,9 @@ def stance(text: str) -> str:
     return "mixed"
 
 
-def _aspect_hit(words: list[str], aspect: tuple[str, ...]) -> float:
-    if not aspect:
-        return 0.0
-    stems = {a[:ASPECT_PREFIX] for a in aspect if len(a) >= ASPECT_PREFIX}
-    exact = {a for a in aspect if len(a) < ASPECT_PREFIX}
-    return float(any(w in exact or (len(w) >= ASPECT_PREFIX and w[:ASPECT_PREFIX] in stems) for w in words))
+@lru_cache(maxsize=256)
+def _aspect_stems(aspect: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(stem for word in aspect for stem in terms(word))
 
 
 def _heading(text: str, words: int) -> float:
@@ -179,13 +177,14 @@ def sentence_rows(kind: Kind, texts: list[str], cos_question: np.ndarray, cos_pr
     films = films or [frozenset()] * len(texts)
     best = float(np.max(cos_question)) if len(cos_question) else 0.0
     flags = [float(kind.name == k) for k in KIND_FLAGS]
+    aspect = _aspect_stems(kind.aspect_terms)
     rows = []
     for text, cq, cp, where, film in zip(texts, cos_question, cos_probe, positions, films):
         words = [w.casefold() for w in _WORD.findall(text)]
         names = float(bool(film) and film <= set(words))
         contrast = float(bool(_CONTRAST.search(text)))
         cue = float(bool(_VERDICT_CUE.search(text)))
-        hit = _aspect_hit(words, kind.aspect_terms)
+        hit = float(bool(aspect) and not aspect.isdisjoint(terms(text)))
         strength = abs(sentiment(text))
         base = [float(cq), float(cp), float(cq) - best, hit, strength, contrast, cue, float(where),
                 _heading(text, len(words)), math.log1p(len(words)), names]
