@@ -22,6 +22,14 @@ QUESTIONS = [
     "Is the screenplay strong?", "What other films has Koo Kyo-hwan been in?",
 ]
 
+# Opinion questions (qa/opinion.py's reply) and chats whose last question has history: two of them are
+# read twice (stand-alone and folded), the others once, rewritten or folded.
+OPINION_QUESTIONS = ["Is the acting good?", "Should I see it?", "What do critics dislike about it?",
+                     "Do the critics agree with each other?", "How is the camerawork?"]
+CHATS = [("When was it released?", ["Who composed the score?"]), ("Who directed it?", ["What is the running time?"]),
+         ("Is it scary?", ["Who composed the score?"]), ("Who plays him?", ["Who is the villain?"]),
+         ("And the editing?", ["Is the acting good?"])]
+
 
 def p50(samples):
     return statistics.median(samples)

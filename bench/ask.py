@@ -7,7 +7,9 @@ Prints the retrieval alone (`Engine.search`: BM25, fusion, the learned ranker, t
 the floor as search_over_floor (target <= 1.25), the whole ask (retrieval plus the answer decision, whose
 reader encodes the question's dozen best candidate sentences) as ask_p50_ms (target <= 150 ms) and
 ask_over_floor, and the hybrid retriever's ask (no learned ranker) in the same run. The reader's token
-cache is switched off too, so every ask reads its sentences afresh.
+cache is switched off too, so every ask reads its sentences afresh. opinion_ask_p50_ms times opinion
+questions (every sentence of the reviews in scope scored, no reader), chat_ask_p50_ms the last question of
+short chats (two of the five are read both stand-alone and folded), and all_ask_p50_ms the three mixed.
 """
 
 import json
@@ -15,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import QUESTIONS, ROOT, p50, timed
+from _common import CHATS, OPINION_QUESTIONS, QUESTIONS, ROOT, p50, timed
 
 from qa.embed import Embedder
 from qa.engine import Engine, Settings
@@ -46,17 +48,27 @@ def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
                 engine.ask(q)
                 engine.ask(q, retrieval=hybrid)
                 engine.search(q)
-            floor_s, ask_s, hybrid_s, search_s = [], [], [], []
+            for q in OPINION_QUESTIONS:
+                engine.ask(q)
+            for q, history in CHATS:
+                engine.ask(q, history)
+            floor_s, ask_s, hybrid_s, search_s, opinion_s, chat_s = [], [], [], [], [], []
             for _ in range(rounds):
                 for q in QUESTIONS:  # interleaved, so drift on a shared machine hits all alike
                     floor_s.append(timed(lambda: floor(q)))
                     ask_s.append(timed(lambda: engine.ask(q)))
                     hybrid_s.append(timed(lambda: engine.ask(q, retrieval=hybrid)))
                     search_s.append(timed(lambda: engine.search(q)))
+                for q in OPINION_QUESTIONS:
+                    opinion_s.append(timed(lambda: engine.ask(q)))
+                for q, history in CHATS:
+                    chat_s.append(timed(lambda: engine.ask(q, history)))
         finally:
             embedder.query_cache_size = saved_cache
     result = {"ask_p50_ms": round(p50(ask_s) * 1000, 2), "floor_p50_ms": round(p50(floor_s) * 1000, 2),
               "hybrid_ask_p50_ms": round(p50(hybrid_s) * 1000, 2), "search_p50_ms": round(p50(search_s) * 1000, 2),
+              "opinion_ask_p50_ms": round(p50(opinion_s) * 1000, 2), "chat_ask_p50_ms": round(p50(chat_s) * 1000, 2),
+              "all_ask_p50_ms": round(p50(ask_s + opinion_s + chat_s) * 1000, 2),
               "retriever": RetrievalSettings().mode}
     result["search_over_floor"] = round(result["search_p50_ms"] / result["floor_p50_ms"], 3)
     result["ask_over_floor"] = round(result["ask_p50_ms"] / result["floor_p50_ms"], 3)
@@ -71,6 +83,8 @@ def main() -> None:
     print(f"search / floor: {result['search_over_floor']:.3f}  (target <= 1.25 with the learned ranker)")
     print(f"ask (search plus the answer decision and its reader) p50: {result['ask_p50_ms']:.2f} ms  (target <= 150 ms)")
     print(f"ask / floor: {result['ask_over_floor']:.3f}")
+    print(f"opinion ask p50: {result['opinion_ask_p50_ms']:.2f} ms; chat ask p50: {result['chat_ask_p50_ms']:.2f} ms; "
+          f"all asks p50: {result['all_ask_p50_ms']:.2f} ms  (target <= 150 ms)")
     print(f"ask with --retriever hybrid / floor: {result['hybrid_ask_over_floor']:.3f}")
     if "--json" in sys.argv:
         print(json.dumps(result))

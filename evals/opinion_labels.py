@@ -26,7 +26,9 @@ REVIEWS = {"A": "escape-2024/000_c5d586a175a2a666", "B": "escape-2024/001_ab617f
            "C": "escape-2024/002_03b15f6e9896f6a9"}
 P, N, M = "positive", "negative", "mixed"
 
-# What each review says of an aspect: (review, first words of the sentence, stance).
+# What each review says of an aspect: (review, first words of the sentence, stance). For one aspect, the
+# sentences whose subject it is; a sentence that names it in passing among others ("strong cinematography
+# and pacing keep the adrenaline high") answers the praise and verdict questions, not the aspect's.
 GOLD: dict[str, list[tuple[str, str, str]]] = {
     "acting": [("A", "Lee Je‑hoon anchors the film", P), ("A", "Lee Je‑hoon’s performance injects", P),
                ("B", "In what resembles a physical endurance test", P), ("B", "After striking performances", P),
@@ -52,15 +54,14 @@ GOLD: dict[str, list[tuple[str, str, str]]] = {
                ("C", "Critics have praised its tight pacing", P), ("C", "With masterful direction", P),
                ("C", "Director Lee Jong-pil, previously known", P), ("C", "The cinematography by Kim Seung-an", P),
                ("C", "The haunting score by Dalpalan", P), ("C", "Escape (2024) is a riveting", P)],
-    "cinematography": [("A", "The cinematography by Kim Sung‑an", P), ("A", "Lee Je‑hoon’s performance injects", P),
-                       ("A", "Director Lee Jong‑pil combines", M), ("B", "Director Lee Jong-pil uses a vivid", P),
+    "cinematography": [("A", "The cinematography by Kim Sung‑an", P), ("A", "Director Lee Jong‑pil combines", M), ("B", "Director Lee Jong-pil uses a vivid", P),
                        ("C", "The cinematography by Kim Seung-an", P), ("C", "His direction emphasizes claustrophobia", P)],
     "music": [("C", "The haunting score by Dalpalan", P)],
     "direction": [("A", "Director Lee Jong‑pil combines", M), ("B", "Director Lee Jong-pil uses a vivid", P),
                   ("C", "Director Lee Jong-pil, previously known", P), ("C", "His direction emphasizes claustrophobia", P),
                   ("C", "With masterful direction", P)],
     "pacing": [("A", "Clocking in at 94 minutes", P), ("A", "Critics note that while this breathless", M),
-               ("A", "Lee Je‑hoon’s performance injects", P), ("B", "The story advances briskly", P),
+               ("B", "The story advances briskly", P),
                ("B", "The theme of destiny is interwoven", P), ("B", "The trio all play their roles", P),
                ("C", "Critics have praised its tight pacing", P)],
     "story": [("A", "However, the screenplay underutilizes", N), ("A", "Critics note that while this breathless", N),

@@ -85,7 +85,7 @@ _VERDICT = [
 ]
 _AGREEMENT = r"\b(agree|agreement|disagree|disagreement|consensus|same (opinion|view|verdict)|differ|divided|split)\b"
 _PRAISE = (r"\b(strengths?|strong points?|positives?|good points?|highlights?|best (thing|part|parts|things)|"
-           r"what works|pros|merits?|virtues?|praised?|praising|stand ?outs?|stands out|liked? (most|best|about)|"
+           r"what works|pros|merits?|virtues?|praised?|praising|liked? (most|best|about)|"
            r"loved? about|good about|great about|what('?s| is) good)\b")
 _CRITICISM = (r"\b(weak(ness|nesses| points?| spots?)?|negatives?|bad points?|flaws?|flawed|faults?|problems?|"
               r"issues?|complain(ts?|ed|ing)?|criticis(e|ed|ms?)|criticiz(e|ed)|dislike[sd]?|didn'?t like|"

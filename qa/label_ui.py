@@ -51,7 +51,7 @@ def empty_state() -> dict:
     how many passages are shown, the passages, the exact answers selected, and what an opened label
     holds outside the passages shown (kept on saving)."""
     return {"query_id": "", "question": None, "k": LABEL_K, "hits": [], "exact": [], "kept": [],
-            "kept_negatives": [], "metadata": {}}
+            "kept_negatives": [], "kept_stances": {}, "metadata": {}}
 
 
 def _history(text: str) -> list[str]:
@@ -130,10 +130,12 @@ def exact_summary(state: dict) -> str:
 
 
 def build_label(question: str, history_text: str, film: str | None, answers: list[str], negatives: list[str],
-                unanswerable: bool, state: dict, maps: dict) -> Label:
+                unanswerable: bool, state: dict, maps: dict, praising: list[str] | None = None,
+                criticising: list[str] | None = None) -> Label:
     """The Label the tab's marks mean: evidence = each exact answer, plus each passage marked as
     answering that holds no exact answer (as a whole), plus what an opened label held outside the passages
-    shown (and its negatives and metadata); all in raw offsets."""
+    shown (and its negatives and metadata); all in raw offsets. An answering passage also ticked as
+    praising is labelled positive, as criticising negative, as both mixed (an opinion question's stance)."""
     exact = state.get("exact", []) + state.get("kept", [])
     evidence, texts = [], []
     for x in exact:
@@ -144,24 +146,38 @@ def build_label(question: str, history_text: str, film: str | None, answers: lis
         if not any(x["review_id"] == review_id and start <= x["start"] and x["end"] <= end for x in exact):
             evidence.append((review_id, start, end))
     raw = []
+    stances = dict(state.get("kept_stances") or {})
     for review_id, start, end in evidence:
         mapping = maps.get(review_id)
         raw.append((review_id, *(mapping.raw_span(start, end) if mapping is not None else (start, end))))
+        inside = [v for v in (answers or []) if _inside(v, review_id, start, end)]
+        good = any(v in (praising or []) for v in inside)
+        bad = any(v in (criticising or []) for v in inside)
+        if good or bad:
+            stances[raw[-1]] = "mixed" if good and bad else "positive" if good else "negative"
     negatives = list(dict.fromkeys([*(negatives or ()), *state.get("kept_negatives", ())]))
     return Label(state.get("query_id", ""), " ".join(question.split()), tuple(_history(history_text)), _film(film),
                  answerable=not unanswerable, answers=tuple(dict.fromkeys(t for t in texts if t)),
-                 evidence=tuple(raw), negatives=tuple(negatives), metadata=dict(state.get("metadata") or {}))
+                 evidence=tuple(raw), negatives=tuple(negatives), metadata=dict(state.get("metadata") or {}),
+                 stances={span: stance for span, stance in stances.items() if span in raw})
+
+
+def _inside(value: str, review_id: str, start: int, end: int) -> bool:
+    """Whether the passage choice `value` holds the span (review id, start, end)."""
+    rid, s, e = parse_value(value)
+    return rid == review_id and s <= start and end <= e
 
 
 def save(set_name: str, question: str, history_text: str, film: str | None, answers: list[str],
          negatives: list[str], unanswerable: bool, state: dict, loader: EngineLoader,
-         labels_root: Path) -> tuple[str, list[tuple[str, str]], dict]:
+         labels_root: Path, praising: list[str] | None = None,
+         criticising: list[str] | None = None) -> tuple[str, list[tuple[str, str]], dict]:
     """(status, saved questions, state) after saving the marks to the set."""
     try:
         clean_question(question)
         label_set = LabelSet(labels_root, set_name)
         label = build_label(question, history_text, film, answers, negatives, unanswerable, state,
-                            offset_maps(loader.get()))
+                            offset_maps(loader.get()), praising, criticising)
         saved = label_set.save(label)
     except (BadQuestion, QAError) as exc:
         return str(exc), saved_choices(set_name, labels_root), state
@@ -213,7 +229,7 @@ def open_label(set_name: str, query_id: str | None, loader: EngineLoader, labels
     shown = {h["value"] for h in state["hits"]}
     metadata = {k: v for k, v in label.metadata.items() if k != "needs_label"}  # a tester is labelling it now
     state = {**state, "exact": exact, "kept": kept, "kept_negatives": [n for n in label.negatives if n not in shown],
-             "metadata": metadata}
+             "kept_stances": dict(label.stances), "metadata": metadata}
     note = f" {len(kept)} marked answers lie outside the passages shown and are kept." if kept else ""
     return (label.question, history_text, label.film or ALL_FILMS, not label.answerable, cards, choices,
             answers, [n for n in label.negatives if n in shown], state, f"Opened {label.query_id}. {status}{note}")
@@ -257,6 +273,11 @@ def add_label_tab(loader: EngineLoader, labels_root: Path):
                 answers = gr.CheckboxGroup(label="Passages that answer", choices=[], elem_id="qa-label-answers")
                 negatives = gr.CheckboxGroup(label="Passages that do not answer", choices=[],
                                              elem_id="qa-label-negatives")
+                with gr.Accordion("Opinion questions: the review's stance in each answering passage", open=False):
+                    praising = gr.CheckboxGroup(label="Answering passages that praise", choices=[],
+                                                elem_id="qa-label-praising")
+                    criticising = gr.CheckboxGroup(label="Answering passages that criticise (both ticked: mixed)",
+                                                   choices=[], elem_id="qa-label-criticising")
                 pick = gr.Dropdown(label="Select the exact answer in passage…", choices=[], value=None,
                                    elem_id="qa-label-pick")
                 text = gr.Textbox(label="…by selecting it here with the mouse", lines=6, elem_id="qa-label-text")
@@ -280,9 +301,10 @@ def add_label_tab(loader: EngineLoader, labels_root: Path):
             valid = {value for _, value in choices}
             return (html, gr.update(choices=choices, value=[v for v in ticked_answers or [] if v in valid]),
                     gr.update(choices=choices, value=[v for v in ticked_negatives or [] if v in valid]),
-                    gr.update(choices=choices, value=None), "", st, escape_markdown(message), exact_summary(st))
+                    gr.update(choices=choices, value=None), "", st, escape_markdown(message), exact_summary(st),
+                    gr.update(choices=choices, value=[]), gr.update(choices=choices, value=[]))
 
-        outs = [cards, answers, negatives, pick, text, state, status, exact]
+        outs = [cards, answers, negatives, pick, text, state, status, exact, praising, criticising]
         ins = [question, history, film, state, answers, negatives]
         search_btn.click(on_search, ins, outs, api_visibility="private")
         question.submit(on_search, ins, outs, api_visibility="private")
@@ -300,12 +322,12 @@ def add_label_tab(loader: EngineLoader, labels_root: Path):
         clear_exact.click(lambda st: ({**st, "exact": []}, exact_summary({})), state, [state, exact],
                           api_visibility="private")
 
-        def on_save(name, q, h, f, a, n, u, st):
-            message, choices, st = save(name, q, h, f, a, n, u, st, loader, labels_root)
+        def on_save(name, q, h, f, a, n, u, st, good, bad):
+            message, choices, st = save(name, q, h, f, a, n, u, st, loader, labels_root, good, bad)
             return escape_markdown(message), gr.update(choices=choices, value=st.get("query_id") or None), st
 
-        save_btn.click(on_save, [set_name, question, history, film, answers, negatives, unanswerable, state],
-                       [status, saved, state], api_visibility="private")
+        save_btn.click(on_save, [set_name, question, history, film, answers, negatives, unanswerable, state,
+                                 praising, criticising], [status, saved, state], api_visibility="private")
         set_name.change(lambda name: gr.update(choices=saved_choices(name, labels_root), value=None), set_name, saved,
                         api_visibility="private")
 

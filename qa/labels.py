@@ -6,9 +6,10 @@ A set is a folder under the labels root, in the layout `qa eval` reads with no c
                        "negatives"}}: `answers` are the exact answer texts selected, `answerable: false`
                        marks a question these reviews do not answer, `negatives` the passages marked
                        "does not answer" (near misses, for training) as "review-id@start-end"
-    evidence.jsonl    {"query_id", "doc_id", "start", "end"}: each answer as offsets into the review's raw
-                       text, as every eval set gives them (eval maps them through ingest repair); a passage
-                       marked "answers" without a selection is its whole span
+    evidence.jsonl    {"query_id", "doc_id", "start", "end", "stance"?}: each answer as offsets into the
+                       review's raw text, as every eval set gives them (eval maps them through ingest
+                       repair); a passage marked "answers" without a selection is its whole span; for an
+                       opinion question, the review's stance there (positive, negative, mixed) when marked
     qrels/test.tsv    query-id, corpus-id (review), score 1 for each review holding an answer
 
 Every save rewrites the three files under a lock file (`filelock`, so two people labelling at once, in
@@ -46,6 +47,7 @@ class Label:
     evidence: tuple[tuple[str, int, int], ...] = ()
     negatives: tuple[str, ...] = ()
     metadata: dict = field(default_factory=dict)  # anything else kept from the source (feedback, notes)
+    stances: dict = field(default_factory=dict)  # (review id, start, end) of an evidence span -> its stance
 
     def query_json(self) -> dict:
         meta = {**self.metadata, "answerable": self.answerable, "kind": self.metadata.get("kind", "labelled")}
@@ -104,16 +106,21 @@ class LabelSet:
         if not queries.is_file():
             return []
         evidence: dict[str, list[tuple[str, int, int]]] = {}
+        stances: dict[str, dict] = {}
         if (self.folder / "evidence.jsonl").is_file():
             for obj in _read_jsonl(self.folder / "evidence.jsonl"):
-                evidence.setdefault(str(obj["query_id"]), []).append((str(obj["doc_id"]), int(obj["start"]), int(obj["end"])))
+                span = (str(obj["doc_id"]), int(obj["start"]), int(obj["end"]))
+                evidence.setdefault(str(obj["query_id"]), []).append(span)
+                if obj.get("stance"):
+                    stances.setdefault(str(obj["query_id"]), {})[span] = str(obj["stance"])
         out = []
         for obj in _read_jsonl(queries):
             meta = dict(obj.get("metadata") or {})
             film = (meta.pop("filter", None) or {}).get("film")
             out.append(Label(str(obj["_id"]), obj["text"], tuple(obj.get("history") or ()), film,
                              meta.pop("answerable", True) is not False, tuple(obj.get("answers") or ()),
-                             tuple(evidence.get(str(obj["_id"]), ())), tuple(meta.pop("negatives", ())), meta))
+                             tuple(evidence.get(str(obj["_id"]), ())), tuple(meta.pop("negatives", ())), meta,
+                             stances.get(str(obj["_id"]), {})))
         return out
 
     def get(self, query_id: str) -> Label | None:
@@ -159,7 +166,8 @@ class LabelSet:
 
     def _write(self, labels: list[Label]) -> None:
         queries = "".join(json.dumps(x.query_json(), ensure_ascii=False) + "\n" for x in labels)
-        evidence = "".join(json.dumps({"query_id": x.query_id, "doc_id": d, "start": s, "end": e}) + "\n"
+        evidence = "".join(json.dumps({"query_id": x.query_id, "doc_id": d, "start": s, "end": e}
+                                      | ({"stance": x.stances[(d, s, e)]} if (d, s, e) in x.stances else {})) + "\n"
                            for x in labels for d, s, e in x.evidence)
         qrels = "query-id\tcorpus-id\tscore\n" + "".join(
             f"{x.query_id}\t{d}\t1\n" for x in labels for d in sorted({d for d, _, _ in x.evidence}))

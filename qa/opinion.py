@@ -18,6 +18,8 @@ most of them share no word with it ("acting" / "performance"). Every sentence of
     position        where it starts in its review, 0 (first) to 1 (last)
     heading         1 for a heading or list item: no end mark and at most 8 words, or a leading "-"
     log_words       log(1 + words)
+    review_margin   cos_question minus the best cos_question among its own review's sentences (<= 0)
+    review_probe_margin  the same for cos_probe: how it compares with the rest of its review
     names_film      1 when it names its review's film (the film's title without the year): a verdict on
                     the film usually does ("Escape is a must-watch")
     kind x feature  for each kind (opinion, verdict, praise, criticism, agreement) its flag times position,
@@ -53,7 +55,7 @@ STANCE_BAR = 0.85
 KIND_FLAGS = (OPINION, VERDICT, PRAISE, CRITICISM, AGREEMENT)
 INTERACTIONS = ("position", "contrast", "verdict_cue", "aspect_hit", "sentiment", "cos_probe", "names_film")
 BASE_FEATURES = ("cos_question", "cos_probe", "margin", "aspect_hit", "sentiment", "contrast", "verdict_cue",
-                 "position", "heading", "log_words", "names_film")
+                 "position", "heading", "log_words", "names_film", "review_margin", "review_probe_margin")
 FEATURES = BASE_FEATURES + tuple(f"{k}_x_{f}" for k in KIND_FLAGS for f in INTERACTIONS)
 PROBES = {
     VERDICT: "Overall, the film is a must-see that deserves to be watched; I recommend it.",
@@ -171,15 +173,23 @@ def film_words(film: str) -> frozenset[str]:
 
 
 def sentence_rows(kind: Kind, texts: list[str], cos_question: np.ndarray, cos_probe: np.ndarray,
-                  positions: list[float], films: list[frozenset[str]] | None = None) -> np.ndarray:
+                  positions: list[float], films: list[frozenset[str]] | None = None,
+                  reviews: list[str] | None = None) -> np.ndarray:
     """One row of FEATURES per sentence (see the module docstring); one function for fitting and serving.
-    `films` holds each sentence's film title words (none: names_film is 0)."""
+    `films` holds each sentence's film title words (none: names_film is 0), `reviews` its review (none:
+    all one review)."""
     films = films or [frozenset()] * len(texts)
+    reviews = reviews or [""] * len(texts)
+    best_q: dict[str, float] = {}
+    best_p: dict[str, float] = {}
+    for r, cq, cp in zip(reviews, cos_question, cos_probe):
+        best_q[r] = max(best_q.get(r, -1.0), float(cq))
+        best_p[r] = max(best_p.get(r, -1.0), float(cp))
     best = float(np.max(cos_question)) if len(cos_question) else 0.0
     flags = [float(kind.name == k) for k in KIND_FLAGS]
     aspect = _aspect_stems(kind.aspect_terms)
     rows = []
-    for text, cq, cp, where, film in zip(texts, cos_question, cos_probe, positions, films):
+    for text, cq, cp, where, film, review in zip(texts, cos_question, cos_probe, positions, films, reviews):
         words = [w.casefold() for w in _WORD.findall(text)]
         names = float(bool(film) and film <= set(words))
         contrast = float(bool(_CONTRAST.search(text)))
@@ -187,7 +197,8 @@ def sentence_rows(kind: Kind, texts: list[str], cos_question: np.ndarray, cos_pr
         hit = float(bool(aspect) and not aspect.isdisjoint(terms(text)))
         strength = abs(sentiment(text))
         base = [float(cq), float(cp), float(cq) - best, hit, strength, contrast, cue, float(where),
-                _heading(text, len(words)), math.log1p(len(words)), names]
+                _heading(text, len(words)), math.log1p(len(words)), names, float(cq) - best_q[review],
+                float(cp) - best_p[review]]
         rows.append(base + [f * v for f in flags for v in (float(where), contrast, cue, hit, strength, float(cp), names)])
     return np.asarray(rows, float).reshape(len(texts), len(FEATURES))
 
@@ -225,7 +236,8 @@ def sentence_candidates(kind: Kind, question_vector: np.ndarray, probe_vector: n
     if not where:
         return [], [], np.zeros((0, len(FEATURES)))
     matrix = np.asarray(vectors, dtype=np.float32)
-    return where, texts, sentence_rows(kind, texts, matrix @ question_vector, matrix @ probe_vector, rel, films)
+    return where, texts, sentence_rows(kind, texts, matrix @ question_vector, matrix @ probe_vector, rel, films,
+                                       [r for _, r, _ in where])
 
 
 def judgements(kind: Kind, question_vector: np.ndarray, probe_vector: np.ndarray, review_ids: list[str],

@@ -416,7 +416,7 @@ def test_browser_opinion_reply_and_a_three_turn_chat(app_server, browser):
     page.screenshot(path=str(ARTIFACTS / "three-turn-chat.png"), full_page=True)
     _ask(page, "And the cinematography?", 4)
     page.wait_for_function("() => document.querySelector('#qa-chat').innerText.includes("
-                           "'Searched for: Is the cinematography good?')", timeout=60_000)
+                           "'Searched for: How is the cinematography?')", timeout=60_000)
     context.close()
 
 

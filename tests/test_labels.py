@@ -194,3 +194,26 @@ def test_opening_a_label_keeps_what_lies_outside_the_passages_shown(engine, tmp_
     again = label_ui.build_label(label.question, "", None, [], [], False, state, maps)
     assert sorted(again.evidence) == sorted(label.evidence) and again.negatives == label.negatives
     assert again.metadata == {"kind": "feedback"}  # no longer waiting for a tester
+
+
+def test_label_tab_saves_per_review_answers_with_stances_that_eval_reads(engine, tmp_path):
+    """An opinion question labelled in the tab: two reviews' passages tick as answering, one also as
+    praising, one as both praising and criticising; the set's evidence carries the stances, eval reads
+    them, and opening and saving again keeps them."""
+    loader = _loader(engine)
+    question = "Is the acting good?"
+    _, choices, state, _ = label_ui.search(question, "", None, label_ui.empty_state(), loader)
+    by_review = {}
+    for _, value in choices:
+        by_review.setdefault(label_ui.parse_value(value)[0], value)
+    first, second = list(by_review.values())[:2]
+    status, _, state = label_ui.save("opinions", question, "", None, [first, second], [], False,
+                                     {**state, "question": question}, loader, tmp_path, [first, second], [second])
+    assert status.startswith("Saved"), status
+    dataset = load_dataset(tmp_path / "opinions")
+    stances = dataset.stances[state["query_id"]]
+    assert sorted(stances.values()) == ["mixed", "positive"] and len(dataset.evidence[state["query_id"]]) == 2
+    opened = label_ui.open_label("opinions", state["query_id"], loader, tmp_path)
+    answers, reopened = opened[6], opened[8]
+    label_ui.save("opinions", question, "", None, answers, [], False, reopened, loader, tmp_path)
+    assert load_dataset(tmp_path / "opinions").stances[state["query_id"]] == stances  # nothing lost
