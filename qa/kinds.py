@@ -103,6 +103,8 @@ _OPINION = [
     r"^how (good |strong |convincing )?(is|are|was|were) (the )?(?P<a>[\w'’ -]+?)\s*\??$",
     rf"\bwhat (do|did|does) {_CRITICS} (think|say|feel) (of|about) (the )?(?P<a>[\w'’ -]+?)\s*\??$",
     r"\b(opinions?|thoughts|views?|take) (on|of|about) (the )?(?P<a>[\w'’ -]+?)\s*\??$",
+    r"^what (do|did) (you|i|we|people|viewers|audiences) (think|say|feel) (of|about) (the )?(?P<a>[\w'’ -]+?)\s*\??$",
+    r"^how (do|did) (you|people|they|critics|reviewers) (like|rate|find) (the )?(?P<a>[\w'’ -]+?)\s*\??$",
     r"^how (do|did|does) (the )?(?P<a>[\w'’ -]+?) (hold up|work|fare|come across|compare)\b",
     r"^(does|did) (the )?(?P<a>[\w'’ -]+?) (work|hold up|deliver|impress|land|convince)\b",
     r"^(is|are|was|were) (the )?(?P<a>[\w'’ -]+?) (praised|criticised|criticized|liked|panned)\b",

@@ -41,27 +41,30 @@ def test_bm25_finds_exact_names_and_numbers():
 
 
 FOLLOW_UPS = [
-    # question, history, dependent?
-    ("Who composed the score?", [], False),
-    ("What else has he worked on?", ["Who composed the score?"], True),
-    ("And the audience score?", ["What did critics give it?"], True),
-    ("What about the pacing?", ["How was the acting?"], True),
-    ("Is it long?", ["Who directed Escape?"], True),
-    ("Their names?", ["Who stars in it?"], True),
-    ("Who plays Major Ri Hyun-sang in Escape?", ["Who composed the score?"], False),
-    ("How long is the running time of Escape?", ["Who directed?"], False),
-    ("Did critics like the cinematography of the film?", ["Who is the lead?"], False),
-    ("Did she like it?", ["What did the Houston Chronicle say?"], True),
-    ("Why?", ["Was the screenplay weak?"], True),
+    # question, history, dependent?, how the settled reading uses the history (alone, folded, rewritten)
+    ("Who composed the score?", [], False, "alone"),
+    ("What else has he worked on?", ["Who composed the score?"], True, "folded"),
+    ("And the audience score?", ["What did critics give it?"], True, "folded"),
+    ("What about the pacing?", ["How was the acting?"], True, "rewritten"),  # "How was the pacing?"
+    ("Is it long?", ["Who directed Escape?"], True, "alone"),  # "it" is the film: an opinion about it
+    ("Their names?", ["Who stars in it?"], True, "folded"),
+    ("Who plays Major Ri Hyun-sang in Escape?", ["Who composed the score?"], False, "alone"),
+    ("How long is the running time of Escape?", ["Who directed?"], False, "alone"),
+    ("Did critics like the cinematography of the film?", ["Who is the lead?"], False, "alone"),
+    ("Did she like it?", ["What did the Houston Chronicle say?"], True, "folded"),
+    ("Why?", ["Was the screenplay weak?"], True, "folded"),
 ]
 
 
-@pytest.mark.parametrize("question,history,dependent", FOLLOW_UPS)
-def test_follow_up_detection(question, history, dependent):
+@pytest.mark.parametrize("question,history,dependent,rule", FOLLOW_UPS)
+def test_follow_up_detection(question, history, dependent, rule):
     assert is_follow_up(question, history) is dependent
     folded = fold(question, history)
-    if dependent:
+    assert folded.rule == rule
+    if rule == "folded":
         assert folded.history_text and folded.query_used.endswith(question) and history[-1] in folded.query_used
+    elif rule == "rewritten":
+        assert folded.history_text == history[-1] and folded.query_used == folded.question != question
     else:
         assert folded.query_used == question and folded.history_text is None
 
@@ -116,12 +119,13 @@ def test_highlights_lie_inside_their_passage_and_cover_whole_sentences(engine):
 
 
 def test_per_review_cap_spreads_the_top_k(engine):
-    answer = engine.ask("How was the acting?", retrieval=engine.retrieval_settings(k=5))
+    # Retrieval's own order (an opinion reply puts the passages it quotes first among its cards).
+    found = engine.search("How was the acting?", retrieval=engine.retrieval_settings(k=5))
     counts = {}
-    for h in answer.hits[:5]:  # a cited passage from further down may follow the top k
+    for h in found.hits[:5]:
         counts[h.passage.review_id] = counts.get(h.passage.review_id, 0) + 1
     assert max(counts.values()) <= 2 and len(counts) == 3
-    uncapped = engine.ask("How was the acting?", retrieval=engine.retrieval_settings(k=5, per_review_cap=None))
+    uncapped = engine.search("How was the acting?", retrieval=engine.retrieval_settings(k=5, per_review_cap=None))
     order, detail = engine.retriever.ranked(engine.retriever.query("How was the acting?"), RetrievalSettings(k=5))
     assert [h.passage for h in uncapped.hits[:5]] == [engine.store.passages[i] for i in order[:5]]
 
