@@ -120,9 +120,10 @@ def readings(question: str, history: list[str] | tuple[str, ...] = ()) -> list[F
         earlier = question_kind(previous)
         if earlier.name in OPINION_KINDS:
             aspect = ellipsis.group("a").strip()
-            if earlier.name == OPINION and earlier.aspect and earlier.aspect in previous.casefold():
-                at = previous.casefold().index(earlier.aspect)
-                text = previous[:at] + aspect + previous[at + len(earlier.aspect):]
+            said = earlier.aspect.casefold()
+            if earlier.name == OPINION and said and said in previous.casefold() and len(previous.casefold()) == len(previous):
+                at = previous.casefold().index(said)
+                text = previous[:at] + aspect + previous[at + len(said):]
             else:
                 text = f"How is the {aspect}?"
             return [Folded(text, previous, text, "rewritten")]

@@ -193,12 +193,19 @@ def question_kind(question: str) -> Kind:
             continue
         if len(words) > 4 or (words[-1].endswith("ed") or words[-1] in _PARTICIPLES) and words[-1] not in ASPECTS["editing"]:
             break  # "How is Lim caught?" asks what happens
-        return Kind(OPINION, aspect, aspect_terms(aspect))
+        return Kind(OPINION, _as_typed(question, aspect), aspect_terms(aspect))
     if about_film:
         return Kind(VERDICT)
     if any(re.search(p, text) for p in _VERDICT):
         return Kind(VERDICT)
     return Kind(FACT)
+
+
+def _as_typed(question: str, aspect: str) -> str:
+    """The aspect as the reader typed it ("Seoul", not "seoul"), found again in the question."""
+    flat = " ".join(question.replace("’", "'").replace("?", " ").split())
+    at = flat.casefold().find(aspect)
+    return flat[at:at + len(aspect)] if at >= 0 and len(flat.casefold()) == len(flat) else aspect
 
 
 def _aspect_of_list(text: str) -> tuple[str, tuple[str, ...]]:
