@@ -68,6 +68,9 @@ _ASPECT_OF = {w: a for a, words in ASPECTS.items() for w in words if w not in ("
                                                                                  "depth", "act")}
 _ASPECT_OF.update(_READER_WORDS)
 
+_FILM_ADJECTIVES = ("too long|too slow|scary|frightening|funny|boring|slow|tense|exciting|thrilling|suspenseful|"
+                    "violent|gory|long|gripping|intense|predictable|original|moving|emotional|dark|confusing|fun|"
+                    "entertaining|well made|well acted|well shot|beautiful|realistic|believable|political")
 _FILM = r"(it|this|this film|this movie|the film|the movie|escape|the picture)"
 _CRITICS = r"(the )?(critics?|reviewers?|reviews?|writers?|people|everyone|they|most)"
 _VERDICT = [
@@ -97,9 +100,7 @@ _OPINION = [
     r"effective|memorable|impressive|well done|well[- ]made|worth|enjoyable|engaging|interesting|satisfying|"
     r"too \w+|ok|okay|decent|any good|up to scratch|well \w+|handled well|gripping|catchy|memorable|moving|"
     r"exciting|original|predictable|funny|scary|tense|slow|boring|realistic|credible|compelling|done well|fun)\b",
-    rf"^(is|was) {_FILM} (?P<a>too long|too slow|scary|frightening|funny|boring|slow|tense|exciting|thrilling|suspenseful|violent|"
-    r"gory|long|too long|gripping|intense|predictable|original|moving|emotional|dark|confusing|fun|entertaining|"
-    r"well made|well acted|well shot|beautiful|realistic|believable|political)\b",
+    rf"^(is|was) {_FILM} (?P<a>{_FILM_ADJECTIVES})\b",
     r"^how (good |strong |convincing )?(is|are|was|were) (the )?(?P<a>[\w'’ -]+?)\s*\??$",
     rf"\bwhat (do|did|does) {_CRITICS} (think|say|feel) (of|about) (the )?(?P<a>[\w'’ -]+?)\s*\??$",
     r"\b(opinions?|thoughts|views?|take) (on|of|about) (the )?(?P<a>[\w'’ -]+?)\s*\??$",
@@ -165,7 +166,10 @@ def in_context(kind: Kind, earlier: str | None) -> Kind:
 
 
 def aspect_name(aspect: str) -> str:
-    """The aspect as a reply names it: "the acting" for "acting", "the special effects" as typed."""
+    """The aspect as a reply names it: "the acting" for "acting", "the special effects" as typed, "whether
+    it is scary" for "scary" ("Is it scary?")."""
+    if re.fullmatch(_FILM_ADJECTIVES, aspect.casefold()):
+        return f"whether it is {aspect}"
     words = [w for w in re.findall(r"[\w'’-]+", aspect) if w.casefold() not in ("its", "it's", "the", "film's",
                                                                                 "movie's")]
     return ("the " + " ".join(words)) if words else "it"

@@ -404,7 +404,7 @@ def test_browser_opinion_reply_and_a_three_turn_chat(app_server, browser):
     assert all(re.search(r"\[\d+\]", item) for item in items), items
     assert "judge the acting" in page.locator("#qa-chat").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "opinion-acting.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "opinion-acting.png"))
     page.locator("#qa-clear").click()
     page.wait_for_function("() => document.querySelector('#qa-card-1') === null", timeout=30_000)
     _ask(page, "Who composed the score?", 1)
@@ -415,7 +415,16 @@ def test_browser_opinion_reply_and_a_three_turn_chat(app_server, browser):
                            timeout=60_000)
     chat = page.locator("#qa-chat").inner_text()
     assert "Searched for" not in chat and "must-watch" in chat
-    page.screenshot(path=str(ARTIFACTS / "three-turn-chat.png"), full_page=True)
+    page.evaluate("""() => {  // unroll the chat's scroll box so the screenshot shows all three turns
+        const chat = document.querySelector('#qa-chat');
+        for (const el of [chat, ...chat.querySelectorAll('*')]) {
+            const style = getComputedStyle(el);
+            if (el === chat || style.overflowY === 'auto' || style.overflowY === 'scroll') {
+                el.style.height = 'auto'; el.style.maxHeight = 'none'; el.style.overflowY = 'visible';
+            }
+        }
+    }""")
+    page.locator("#qa-chat").screenshot(path=str(ARTIFACTS / "three-turn-chat.png"))
     _ask(page, "And the cinematography?", 4)
     page.wait_for_function("() => document.querySelector('#qa-chat').innerText.includes("
                            "'Searched for: How is the cinematography?')", timeout=60_000)

@@ -101,7 +101,7 @@ def test_a_reply_never_quotes_two_sentences_of_one_review_as_two_reviews():
     assert answer.coverage == "2 of 2 reviews judge the acting." and answer.kind == "opinion"
     none = build_opinion_answer("Is it funny?", "Is it funny?", question_kind("Is it funny?"), hits, hits, reviews, 2,
                                 judged, 0.95, False, position, lambda p, r: hits[p], ())
-    assert not none.answered and none.summary == "None of the 2 reviews discusses the funny."
+    assert not none.answered and none.summary == "None of the 2 reviews discusses whether it is funny."
 
 
 def test_abstention_and_tally_sentences():
