@@ -155,14 +155,15 @@ def aspect_terms(aspect: str) -> tuple[str, ...]:
 
 
 def in_context(kind: Kind, earlier: str | None) -> Kind:
-    """An opinion about "him" or "them" ("Is he good in it?") read with the turn it leans on: the
-    acting, plus the aspects that turn names ("Who is the villain?" -> the villain's lexicon words)."""
+    """An opinion about "him" or "them" ("Is he good in it?") read with the turn it leans on: the aspects
+    that turn names ("Who is the villain?" -> the villain's lexicon words), else the acting."""
     if not earlier or not kind.opinion or not kind.aspect or \
             not all(w in _PERSONS for w in kind.aspect.casefold().split()):
         return kind
     named = [a for w in re.findall(r"[\w'-]+", earlier.casefold()) if (a := _ASPECT_OF.get(w))]
-    extra = tuple(t for a in dict.fromkeys(named) for t in ASPECTS[a])
-    return Kind(kind.name, kind.aspect, tuple(dict.fromkeys(extra + kind.aspect_terms)))
+    if not named:
+        return kind
+    return Kind(kind.name, kind.aspect, tuple(t for a in dict.fromkeys(named) for t in ASPECTS[a]))
 
 
 def aspect_name(aspect: str) -> str:
