@@ -18,6 +18,8 @@ most of them share no word with it ("acting" / "performance"). Every sentence of
     position        where it starts in its review, 0 (first) to 1 (last)
     heading         1 for a heading or list item: no end mark and at most 8 words, or a leading "-"
     log_words       log(1 + words)
+    aspect_lead     1 / (1 + the word position of its first aspect word), 0 without one: a sentence about
+                    the aspect names it early ("The cinematography by ... is a standout")
     review_margin   cos_question minus the best cos_question among its own review's sentences (<= 0)
     review_probe_margin  the same for cos_probe: how it compares with the rest of its review
     names_film      1 when it names its review's film (the film's title without the year): a verdict on
@@ -55,7 +57,7 @@ STANCE_BAR = 0.85
 KIND_FLAGS = (OPINION, VERDICT, PRAISE, CRITICISM, AGREEMENT)
 INTERACTIONS = ("position", "contrast", "verdict_cue", "aspect_hit", "sentiment", "cos_probe", "names_film")
 BASE_FEATURES = ("cos_question", "cos_probe", "margin", "aspect_hit", "sentiment", "contrast", "verdict_cue",
-                 "position", "heading", "log_words", "names_film", "review_margin", "review_probe_margin")
+                 "position", "heading", "log_words", "names_film", "review_margin", "review_probe_margin", "aspect_lead")
 FEATURES = BASE_FEATURES + tuple(f"{k}_x_{f}" for k in KIND_FLAGS for f in INTERACTIONS)
 PROBES = {
     VERDICT: "Overall, the film is a must-see that deserves to be watched; I recommend it.",
@@ -194,11 +196,13 @@ def sentence_rows(kind: Kind, texts: list[str], cos_question: np.ndarray, cos_pr
         names = float(bool(film) and film <= set(words))
         contrast = float(bool(_CONTRAST.search(text)))
         cue = float(bool(_VERDICT_CUE.search(text)))
-        hit = float(bool(aspect) and not aspect.isdisjoint(terms(text)))
+        stems = terms(text)
+        hit = float(bool(aspect) and not aspect.isdisjoint(stems))
+        lead = next((1.0 / (1 + n) for n, stem in enumerate(stems) if stem in aspect), 0.0)
         strength = abs(sentiment(text))
         base = [float(cq), float(cp), float(cq) - best, hit, strength, contrast, cue, float(where),
                 _heading(text, len(words)), math.log1p(len(words)), names, float(cq) - best_q[review],
-                float(cp) - best_p[review]]
+                float(cp) - best_p[review], lead]
         rows.append(base + [f * v for f in flags for v in (float(where), contrast, cue, hit, strength, float(cp), names)])
     return np.asarray(rows, float).reshape(len(texts), len(FEATURES))
 
