@@ -202,15 +202,15 @@ CHATS = [
 def _locate(corpus, text_of: dict, key: str, prefix: str) -> tuple[str, int, int]:
     """(doc id, raw start, raw end) of the sentence of review `key` that starts with `prefix`."""
     review_id = REVIEWS[key]
+    text = next(r.text for r in corpus.reviews if r.id == review_id)
     for start, end in text_of[review_id]:
-        if corpus.reviews_by_id[review_id].text[start:end].startswith(prefix):
+        if text[start:end].startswith(prefix):
             return (review_id, *corpus.offset_maps[review_id].raw_span(start, end))
     raise SystemExit(f"no sentence of {key} starts with {prefix!r}")
 
 
 def main() -> None:
     corpus = read_corpus(ROOT / "corpus")
-    corpus.reviews_by_id = {r.id: r for r in corpus.reviews}
     text_of = {r.id: sorted({s for p in split_review(r) for s in p.sentences}) for r in corpus.reviews}
     film = {"film": "Escape (2024)"}
 

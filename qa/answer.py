@@ -11,7 +11,7 @@ from typing import Callable
 
 from .decide import Candidate, best_per_review
 from .kinds import AGREEMENT, CRITICISM, PRAISE, VERDICT, Kind, aspect_name
-from .opinion import Judgement, best_per_review as best_judgement_per_review
+from .opinion import Judgement
 from .records import Answer, AnswerSpan, Hit, Review
 
 REPLY_SENTENCES = 3  # the best answer, then at most two more from other reviews
@@ -144,7 +144,7 @@ def build_opinion_answer(question: str, query_used: str, kind: Kind, hits: list[
     OPINION_LINES, then "and N more". The quoted passages become the first hits, in the reply's order. A review judges it when its best sentence reaches `threshold`; no
     review does: one sentence naming what none discusses. With `show_stance` each line has its stance
     mark and a first line sums the stances up. `judged` is sorted best first."""
-    best = best_judgement_per_review(judged)
+    best = best_per_review(judged)  # the same rule as the factoid decision's: each review's first
     judging = [j for j in best.values() if j.probability >= threshold]
     best_of_position: dict[int, Judgement] = {}
     for j in judged:

@@ -359,8 +359,9 @@ def score(cands: list[Candidate], model: AnswerModel,
     return sorted(scored, key=lambda c: (-c.probability, -c.features[0], c.position, c.sentence))
 
 
-def best_per_review(scored: list[Candidate]) -> dict[str, Candidate]:
-    """Each review's best candidate (the input is sorted best first)."""
+def best_per_review(scored: list) -> dict:
+    """Each review's best candidate (the input is sorted best first): Candidates here, opinion
+    Judgements in qa/answer.py; anything with a `review_id`."""
     out: dict[str, Candidate] = {}
     for c in scored:
         out.setdefault(c.review_id, c)

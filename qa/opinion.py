@@ -254,11 +254,3 @@ def judgements(kind: Kind, question_vector: np.ndarray, probe_vector: np.ndarray
            for (p, r, span), row, prob, t in zip(where, rows.tolist(), probs, texts)]
     order = {r: n for n, r in enumerate(review_ids)}
     return sorted(out, key=lambda j: (-j.probability, order[j.review_id], j.sentence))
-
-
-def best_per_review(scored: list[Judgement]) -> dict[str, Judgement]:
-    """Each review's best judgement (the input is sorted best first)."""
-    out: dict[str, Judgement] = {}
-    for j in scored:
-        out.setdefault(j.review_id, j)
-    return out
