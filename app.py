@@ -12,6 +12,7 @@ from qa.embed import configure_offline
 configure_offline()  # before gradio is imported: no analytics, no hub calls
 
 from qa.config import AppConfig  # noqa: E402
+from qa.observe import Observer, add_routes  # noqa: E402
 from qa.serving import EngineLoader  # noqa: E402
 from qa.ui import CSS, build_demo  # noqa: E402
 
@@ -19,9 +20,11 @@ CONFIG = AppConfig.from_env()
 SETTINGS = CONFIG.settings
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # the Evaluate tab's small sets: skip ranx's 15 s compile
 loader = EngineLoader(SETTINGS, reload_seconds=CONFIG.reload_seconds)
+observer = Observer(loader, log_questions=CONFIG.log_questions)
 demo = build_demo(loader, evals_dir=CONFIG.evals_dir, cache_dir=CONFIG.eval_cache, noop_endpoint=CONFIG.noop_endpoint,
                   ask_concurrency=CONFIG.ask_concurrency, outputs_root=CONFIG.eval_outputs_limit,
-                  download_ttl=CONFIG.download_ttl, labels_dir=CONFIG.labels_dir, feedback_dir=CONFIG.feedback_dir)
+                  download_ttl=CONFIG.download_ttl, labels_dir=CONFIG.labels_dir, feedback_dir=CONFIG.feedback_dir,
+                  observer=observer)
 
 
 def main() -> None:
@@ -35,6 +38,11 @@ def main() -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("qa").addHandler(handler)
     logging.getLogger("qa").setLevel(logging.INFO)
+    # One JSON line per request (qa/observe.py) on stdout, where a log shipper reads it.
+    requests = logging.StreamHandler(sys.stdout)
+    requests.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger("qa.requests").addHandler(requests)
+    logging.getLogger("qa.requests").propagate = False
 
     print(f"Loading the index from {SETTINGS.index_dir} (building it from {SETTINGS.corpus_dir} if needed)…",
           flush=True)
@@ -51,14 +59,17 @@ def main() -> None:
     import threading
 
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=loader.rebuild, daemon=True).start())
-    demo.queue(default_concurrency_limit=4).launch(
+    app, _, _ = demo.queue(default_concurrency_limit=4).launch(
         server_name=CONFIG.server_name,
         server_port=CONFIG.server_port,
         ssr_mode=False,
         show_error=False,
         css=CSS,
         auth=CONFIG.auth,
+        prevent_thread_lock=True,
     )
+    add_routes(app, observer)  # GET /healthz and /metrics, outside auth: they hold no review text or question
+    demo.block_thread()
 
 
 if __name__ == "__main__":

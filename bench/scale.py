@@ -1,6 +1,8 @@
 """The whole `ask` at 10k, 100k and 1M passages, with and without a film filter.
 
-    python bench/scale.py [--json] [--sizes 10000 100000 1000000]
+    python bench/scale.py [--json] [--sizes 10000 100000 1000000] [--smoke]
+
+`--smoke` runs two tiny sizes for one round, in seconds: what the test suite runs so the bench cannot rot.
 
 Review text follows a Zipf vocabulary of 20,000 filler words with the questions' content words
 sprinkled in (3% of words), so a question word occurs in about 1% of passages, as content words do in
@@ -59,13 +61,21 @@ def unit(rows: int, rng: np.random.Generator) -> np.ndarray:
 
 
 class StubEmbedder:
-    """Question vectors from a seeded generator per text: no model."""
+    """Question and token vectors from a seeded generator per text: no model. Token vectors (what the
+    reader reads) are one per word plus the two special tokens, so the reader's head does its real work
+    on inputs of a real shape."""
 
     precision = "fp32"
 
+    @staticmethod
+    def _rng(text: str) -> np.random.Generator:
+        return np.random.default_rng(int.from_bytes(text.encode("utf-8")[:8].ljust(8, b"\0"), "little") ^ len(text))
+
     def encode_query(self, text: str) -> np.ndarray:
-        seed = int.from_bytes(text.encode("utf-8")[:8].ljust(8, b"\0"), "little") ^ len(text)
-        return unit(1, np.random.default_rng(seed))[0]
+        return unit(1, self._rng(text))[0]
+
+    def encode_tokens(self, texts: list[str], tokens_per_batch: int = 2048) -> list[np.ndarray]:
+        return [unit(min(len(t.split()), 254) + 2, self._rng(t)) for t in texts]
 
 
 def build(passages: int, seed: int = 0) -> Store:
@@ -151,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="two tiny sizes, one round: a check that it runs")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.sizes, args.rounds = [400, 800], 1
     rows = []
     for size in args.sizes:
         row = measure(size, args.rounds)

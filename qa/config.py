@@ -18,6 +18,7 @@ Nothing deeper reads the environment: the engine, store and retriever take setti
     QA_FEEDBACK_DIR where readers' votes are saved        (default feedback/ beside the index folder)
     QA_BENCH_NOOP   1 adds a do-nothing `noop` endpoint for bench/run.py
     QA_AUTH         user:password turns on basic auth
+    QA_LOG_QUESTIONS  1 puts each question in its request log line (off: questions may be private)
     GRADIO_SERVER_NAME / GRADIO_SERVER_PORT             (default 127.0.0.1:7860)
 """
 
@@ -71,6 +72,7 @@ class AppConfig:
     auth: tuple[str, str] | None = None
     server_name: str = "127.0.0.1"
     server_port: int = 7860
+    log_questions: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "AppConfig":
@@ -87,7 +89,8 @@ class AppConfig:
                    noop_endpoint=environ.get("QA_BENCH_NOOP") == "1",
                    auth=tuple(auth.split(":", 1)) if auth and ":" in auth else None,
                    server_name=environ.get("GRADIO_SERVER_NAME") or cls.server_name,
-                   server_port=int(environ.get("GRADIO_SERVER_PORT") or cls.server_port))
+                   server_port=int(environ.get("GRADIO_SERVER_PORT") or cls.server_port),
+                   log_questions=environ.get("QA_LOG_QUESTIONS") == "1")
 
     @property
     def shared(self) -> bool:

@@ -144,6 +144,14 @@ class Engine:
     def films(self) -> list[str]:
         return self.store.films()
 
+    def index_facts(self) -> dict:
+        """What the served index is, for health checks and votes: its build time (the index version),
+        the model, the precision its vectors were stored at, and its size."""
+        manifest = self.store.manifest
+        return {"built_at": manifest.get("built_at"), "model": (manifest.get("model") or {}).get("id"),
+                "precision": manifest.get("precision", "fp32"), "passages": len(self.store.passages),
+                "reviews": len(self.store.reviews)}
+
     def _per_review(self, order: list[int], detail: dict, query_vector, filters: Filters,
                     key: str = "fused") -> tuple[list[Hit], int]:
         """The best passage of each review in scope, in retrieval order (at most PER_REVIEW_LIMIT), and the

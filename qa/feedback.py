@@ -33,7 +33,7 @@ FEEDBACK_FILE = "feedback.jsonl"
 def compact_answer(answer: dict) -> dict:
     """What a vote needs of an answer object (`answer_json`): no passage texts, since a chat session
     keeps one per reply until the reader leaves."""
-    kept = {k: answer.get(k) for k in ("question", "answer", "answered", "confidence", "answer_spans")}
+    kept = {k: answer.get(k) for k in ("question", "answer", "answered", "confidence", "answer_spans", "kind")}
     return {**kept, "hits": [{k: h[k] for k in ("rank", "review_id", "start", "end")} for h in answer.get("hits", [])]}
 
 

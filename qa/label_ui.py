@@ -43,7 +43,7 @@ def _offset_maps(corpus_dir: str, built_at: str) -> dict:
 
 def offset_maps(engine) -> dict:
     """Review id -> OffsetMap for the corpus the engine serves, read once per index build."""
-    return _offset_maps(str(engine.settings.corpus_dir), str(engine.store.manifest.get("built_at")))
+    return _offset_maps(str(engine.settings.corpus_dir), str(engine.index_facts()["built_at"]))
 
 
 def empty_state() -> dict:

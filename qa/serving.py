@@ -49,16 +49,28 @@ class EngineLoader:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self.reloads = 0
+        self.refusals = 0  # newer indexes refused since start
+        self.failure: str | None = None  # why the first load failed, for /healthz
         self._building = threading.Lock()
 
     @property
     def ready(self) -> bool:
         return self._engine is not None
 
+    @property
+    def current(self) -> Engine | None:
+        """The engine now served, or None before the first load; never loads anything."""
+        return self._engine
+
     def get(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                self._engine = self._opener(self.settings)
+                try:
+                    self._engine = self._opener(self.settings)
+                except Exception as exc:
+                    self.failure = str(exc) or exc.__class__.__name__
+                    raise
+                self.failure = None
                 self._digest = manifest_digest(self._engine.settings.index_dir)
                 if self._reload_seconds > 0 and self._watcher is None:
                     self._watcher = threading.Thread(target=self._watch, name="index-reload", daemon=True)
@@ -78,6 +90,7 @@ class EngineLoader:
         except QAError as exc:
             if manifest_digest(current.settings.index_dir) == digest:  # not a build racing the read
                 self._digest = digest
+                self.refusals += 1
                 log.warning("A new index at %s was refused; still serving the previous one: %s",
                             current.settings.index_dir, exc)
             return f"refused: {exc}"

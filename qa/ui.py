@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -310,7 +311,7 @@ def engine_versions(engine: Engine) -> dict:
     from .rank import RANKER_VERSION
     from .reader import READER_VERSION
 
-    return {"index_built_at": engine.store.manifest.get("built_at"), "index_passages": len(engine.passages),
+    return {"index_built_at": engine.index_facts()["built_at"], "index_passages": len(engine.passages),
             "answer_model": MODEL_VERSION, "reader": READER_VERSION if engine.reader is not None else None,
             "ranker": RANKER_VERSION}
 
@@ -461,10 +462,11 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
 
 def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Path = EVAL_CACHE,
                noop_endpoint: bool = False, ask_concurrency: int = 8, outputs_root: Path | None = None,
-               download_ttl: int = DOWNLOAD_TTL, labels_dir: Path = LABELS_DIR, feedback_dir: Path | None = None):
+               download_ttl: int = DOWNLOAD_TTL, labels_dir: Path = LABELS_DIR, feedback_dir: Path | None = None,
+               observer=None):
     """The Blocks app. Building it loads no model and reads no index; that happens on first use.
     Label sets are saved under `labels_dir`; readers' votes go to `feedback_dir` (default: `feedback/`
-    beside the index folder)."""
+    beside the index folder). `observer` (qa/observe.py) counts and logs each chat turn and `ask` call."""
     from .label_ui import add_label_tab
 
     if feedback_dir is None:
@@ -511,7 +513,13 @@ def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Pat
                         per_review = gr.HTML()
 
             def turn(message, history, film_value, review_value, k_value, done, voted):
+                started, answer = time.perf_counter(), None
                 for *shown, block, vote in respond(message, history, film_value, review_value, k_value, loader):
+                    if vote is not None:
+                        answer = vote["answer"]
+                    if block is not None and observer is not None:  # the turn's last output
+                        observer.record("chat", time.perf_counter() - started, "ok" if answer else "refused",
+                                        answer, message)
                     if vote is not None:  # keyed by the reply's position in the chat, where a vote points
                         voted = {**voted, len(shown[0]) - 1: vote}
                     if block is None:
@@ -609,10 +617,20 @@ def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Pat
         # Endpoints live outside gr.Tabs: a gr.Api inside it is taken for a tab (a duplicate tab button).
         def ask(question: str, film: str = "", k: int = 5, history: list[str] | None = None) -> dict:
             """Answer a question: the same fields as `qa ask --json`."""
+            started = time.perf_counter()
             try:
-                return api_ask(question, loader, film, k, history)
+                answer = api_ask(question, loader, film, k, history)
             except QAError as exc:
+                if observer is not None:
+                    observer.record("ask", time.perf_counter() - started, "refused", None, question)
                 raise gr.Error(str(exc), print_exception=False) from exc
+            except Exception:
+                if observer is not None:
+                    observer.record("ask", time.perf_counter() - started, "error", None, question)
+                raise
+            if observer is not None:
+                observer.record("ask", time.perf_counter() - started, "ok", answer, question)
+            return answer
 
         # queue=False: plain HTTP clients get one request per call (POST /gradio_api/run/ask) instead of
         # the queue's join + event stream; gradio_client still comes through the queue. Questions that

@@ -164,6 +164,37 @@ def test_ask_answers_one_plain_http_request_as_the_readme_shows(app_server):
     assert empty.status_code >= 400 and "Please type a question" in empty.text and "Traceback" not in empty.text
 
 
+def test_healthz_metrics_and_one_log_line_per_request(app_server):
+    """/healthz names the index it serves; /metrics parses with Prometheus' own parser and counts the
+    request just made; the request's JSON log line says what happened but not the question."""
+    import json
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    question = "Who composed the score? healthz-probe"
+    with httpx.Client(timeout=60) as http:
+        health = http.get(app_server.url + "healthz")
+        http.post(app_server.url + "gradio_api/run/ask", json={"data": [question, "", 3, []]})
+        metrics = http.get(app_server.url + "metrics")
+    assert health.status_code == 200
+    facts = health.json()
+    assert facts["status"] == "ok" and facts["passages"] > 0 and facts["reviews"] == 3 and facts["built_at"]
+    assert "MiniLM" in facts["model"]
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(metrics.text) for s in family.samples}
+    assert samples[("qa_requests_total", (("endpoint", "ask"), ("outcome", "ok")))] >= 1
+    assert samples[("qa_request_seconds_count", (("endpoint", "ask"),))] >= 1
+    assert samples[("qa_passages", ())] == facts["passages"] and samples[("qa_reviews", ())] == 3
+    assert samples[("process_resident_memory_bytes", ())] > 50e6
+    assert ("qa_index_refusals", ()) in samples and ("qa_index_reloads", ()) in samples
+    lines = [json.loads(line) for line in app_server.log().splitlines() if line.startswith('{"time"')]
+    asked = [line for line in lines if line["endpoint"] == "ask" and line["answered"] is not None]
+    assert asked and {"latency_ms", "outcome", "kind", "index_version"} <= set(asked[-1])
+    assert asked[-1]["index_version"] == facts["built_at"]
+    assert "healthz-probe" not in app_server.log()  # questions stay out of the log unless QA_LOG_QUESTIONS=1
+
+
 XSS_REVIEW = """---
 film: Evil Film
 title: "<script>alert('title')</script>Evil review"

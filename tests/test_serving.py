@@ -138,3 +138,20 @@ def test_a_rebuild_from_the_served_corpus_is_swapped_in(served):
     assert loader.rebuild() == "reloaded"
     assert loader.get().embedder is old.embedder and _has_new_review(loader.get())
     assert loader.rebuild() == "unchanged"  # nothing new: the manifest is not rewritten
+
+
+def test_health_is_503_until_an_index_is_loaded_and_names_a_failed_load(tmp_path):
+    from qa.engine import Settings
+    from qa.observe import Observer
+    from qa.serving import EngineLoader
+
+    def broken(_):
+        raise RuntimeError("The corpus folder nowhere does not exist.")
+
+    loader = EngineLoader(Settings(corpus_dir=tmp_path / "nowhere"), opener=broken)
+    observer = Observer(loader)
+    assert observer.health() == (503, {"status": "unavailable", "reason": "The index is still loading."})
+    with pytest.raises(RuntimeError):
+        loader.get()
+    assert observer.health() == (503, {"status": "unavailable", "reason": "The corpus folder nowhere does not exist."})
+    assert b"qa_passages 0.0" in observer.metrics_text()
