@@ -153,6 +153,8 @@ def build_label(question: str, history_text: str, film: str | None, answers: lis
         inside = [v for v in (answers or []) if _inside(v, review_id, start, end)]
         good = any(v in (praising or []) for v in inside)
         bad = any(v in (criticising or []) for v in inside)
+        if inside:  # shown with its passage: the ticks say its stance, not what was saved before
+            stances.pop(raw[-1], None)
         if good or bad:
             stances[raw[-1]] = "mixed" if good and bad else "positive" if good else "negative"
     negatives = list(dict.fromkeys([*(negatives or ()), *state.get("kept_negatives", ())]))
@@ -213,7 +215,13 @@ def open_label(set_name: str, query_id: str | None, loader: EngineLoader, labels
     history_text = "\n".join(label.history)
     cards, choices, state, status = search(label.question, history_text, label.film,
                                            {"query_id": label.query_id, "question": label.question}, loader)
-    answers, exact, kept = [], [], []
+    answers, exact, kept, shown_stances = [], [], [], {}
+    for (review_id, start, end), raw in zip(spans, label.evidence):
+        if raw in label.stances:
+            hit = next((h for h in state["hits"] if h["review_id"] == review_id and h["start"] <= start
+                        and end <= h["end"]), None)
+            if hit is not None:
+                shown_stances[hit["value"]] = label.stances[raw]
     for review_id, start, end in spans:
         hit = next((h for h in state["hits"] if h["review_id"] == review_id and h["start"] <= start and end <= h["end"]),
                    None)
@@ -229,7 +237,7 @@ def open_label(set_name: str, query_id: str | None, loader: EngineLoader, labels
     shown = {h["value"] for h in state["hits"]}
     metadata = {k: v for k, v in label.metadata.items() if k != "needs_label"}  # a tester is labelling it now
     state = {**state, "exact": exact, "kept": kept, "kept_negatives": [n for n in label.negatives if n not in shown],
-             "kept_stances": dict(label.stances), "metadata": metadata}
+             "kept_stances": dict(label.stances), "shown_stances": shown_stances, "metadata": metadata}
     note = f" {len(kept)} marked answers lie outside the passages shown and are kept." if kept else ""
     return (label.question, history_text, label.film or ALL_FILMS, not label.answerable, cards, choices,
             answers, [n for n in label.negatives if n in shown], state, f"Opened {label.query_id}. {status}{note}")
@@ -333,12 +341,16 @@ def add_label_tab(loader: EngineLoader, labels_root: Path):
 
         def on_open(name, query_id):
             q, h, f, u, html, choices, a, n, st, message = open_label(name, query_id, loader, labels_root)
+            shown = st.get("shown_stances", {})
+            good = [v for v in a if shown.get(v) in ("positive", "mixed")]
+            bad = [v for v in a if shown.get(v) in ("negative", "mixed")]
             return (q, h, f, u, html, gr.update(choices=choices, value=a), gr.update(choices=choices, value=n),
-                    gr.update(choices=choices, value=None), "", st, escape_markdown(message), exact_summary(st))
+                    gr.update(choices=choices, value=None), "", st, escape_markdown(message), exact_summary(st),
+                    gr.update(choices=choices, value=good), gr.update(choices=choices, value=bad))
 
         open_btn.click(on_open, [set_name, saved],
                        [question, history, film, unanswerable, cards, answers, negatives, pick, text, state, status,
-                        exact], api_visibility="private")
+                        exact, praising, criticising], api_visibility="private")
 
         def on_delete(name, query_id):
             message, choices = delete(name, query_id, labels_root)

@@ -215,5 +215,9 @@ def test_label_tab_saves_per_review_answers_with_stances_that_eval_reads(engine,
     assert sorted(stances.values()) == ["mixed", "positive"] and len(dataset.evidence[state["query_id"]]) == 2
     opened = label_ui.open_label("opinions", state["query_id"], loader, tmp_path)
     answers, reopened = opened[6], opened[8]
-    label_ui.save("opinions", question, "", None, answers, [], False, reopened, loader, tmp_path)
+    assert reopened["shown_stances"] == {first: "positive", second: "mixed"}  # ticked again on opening
+    label_ui.save("opinions", question, "", None, answers, [], False, reopened, loader, tmp_path,
+                  [first, second], [second])
     assert load_dataset(tmp_path / "opinions").stances[state["query_id"]] == stances  # nothing lost
+    label_ui.save("opinions", question, "", None, answers, [], False, reopened, loader, tmp_path, [first], [])
+    assert sorted(load_dataset(tmp_path / "opinions").stances[state["query_id"]].values()) == ["positive"]
