@@ -18,7 +18,7 @@ from .errors import BadQuestion, QAError
 from .labels import Label, LabelSet
 from .retrieve import Filters
 from .serving import EngineLoader
-from .ui import ALL_FILMS, cards_html, escape_markdown
+from .cards import ALL_FILMS, cards_html, escape_markdown
 
 LABEL_K = 10  # passages shown first; "Show more" adds LABEL_MORE
 LABEL_MORE = 5
