@@ -14,6 +14,7 @@ configure_offline()  # before gradio is imported: no analytics, no hub calls
 from qa.config import AppConfig  # noqa: E402
 from qa.observe import Observer, add_routes  # noqa: E402
 from qa.serving import EngineLoader  # noqa: E402
+from qa.sessions import SessionSweeper  # noqa: E402
 from qa.ui import CSS, build_demo  # noqa: E402
 
 CONFIG = AppConfig.from_env()
@@ -21,10 +22,12 @@ SETTINGS = CONFIG.settings
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # the Evaluate tab's small sets: skip ranx's 15 s compile
 loader = EngineLoader(SETTINGS, reload_seconds=CONFIG.reload_seconds)
 observer = Observer(loader, log_questions=CONFIG.log_questions)
+sweeper = SessionSweeper(idle_seconds=CONFIG.session_idle_seconds)
 demo = build_demo(loader, evals_dir=CONFIG.evals_dir, cache_dir=CONFIG.eval_cache, noop_endpoint=CONFIG.noop_endpoint,
                   ask_concurrency=CONFIG.ask_concurrency, outputs_root=CONFIG.eval_outputs_limit,
                   download_ttl=CONFIG.download_ttl, labels_dir=CONFIG.labels_dir, feedback_dir=CONFIG.feedback_dir,
-                  observer=observer)
+                  observer=observer, sweeper=sweeper,
+                  reviews_tab=CONFIG.reviews_editable)
 
 
 def main() -> None:
@@ -67,8 +70,11 @@ def main() -> None:
         css=CSS,
         auth=CONFIG.auth,
         prevent_thread_lock=True,
+        state_session_capacity=CONFIG.max_sessions,
     )
     add_routes(app, observer)  # GET /healthz and /metrics, outside auth: they hold no review text or question
+    sweeper.start(demo.state_holder)  # lets go of idle sessions' state (qa/sessions.py)
+    observer.watch_sessions(demo.state_holder, sweeper)
     demo.block_thread()
 
 

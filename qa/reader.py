@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from .cache import ArrayCache
 from .errors import ReaderModelError
 
 READER_VERSION = 1
@@ -41,6 +40,7 @@ WEIGHTS = "reader.safetensors"
 MANIFEST = "reader.json"
 MAX_TOKENS = 64  # a sentence is cut here when read (the model's own window is 256); questions too
 TOKEN_CACHE = 4096  # sentences whose token vectors are kept (float16, ~25 KB each at most)
+TOKEN_CACHE_BYTES = 64 * 2**20  # and at most this many bytes of them
 
 
 def head_module(dim: int = 384, hidden: int = 128):
@@ -107,9 +107,16 @@ class Reader:
         self.head = head
         self.info = info
         self.embedder = embedder
-        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self.cache_size = TOKEN_CACHE  # texts whose token vectors are kept (LRU); 0 switches the cache off
+        self._cache = ArrayCache(TOKEN_CACHE, TOKEN_CACHE_BYTES)  # texts whose token vectors are kept (LRU)
+
+    @property
+    def cache_size(self) -> int:
+        return self._cache.max_entries
+
+    @cache_size.setter
+    def cache_size(self, entries: int) -> None:
+        """Sentences whose token vectors are kept (0 switches the cache off); empties the cache."""
+        self._cache = ArrayCache(entries, TOKEN_CACHE_BYTES)
 
     def with_embedder(self, embedder) -> "Reader":
         return Reader(self.head, self.info, embedder)
@@ -118,21 +125,16 @@ class Reader:
         """Token vectors of each text (cut to MAX_TOKENS), from the cache where it has them."""
         precision = self.embedder.precision
         found: dict[int, np.ndarray] = {}
-        with self._lock:
-            for i, t in enumerate(texts):
-                hit = self._cache.get((precision, t))
-                if hit is not None:
-                    self._cache.move_to_end((precision, t))
-                    found[i] = hit
+        for i, t in enumerate(texts):
+            hit = self._cache.get((precision, t))
+            if hit is not None:
+                found[i] = hit
         missing = [i for i in range(len(texts)) if i not in found]
         if missing:
             encoded = self.embedder.encode_tokens([texts[i] for i in missing])
-            with self._lock:
-                for i, vectors in zip(missing, encoded):
-                    found[i] = vectors[:MAX_TOKENS].astype(np.float16)
-                    self._cache[(precision, texts[i])] = found[i]
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+            for i, vectors in zip(missing, encoded):
+                found[i] = vectors[:MAX_TOKENS].astype(np.float16)
+                self._cache.put((precision, texts[i]), found[i])
         return [found[i].astype(np.float32) for i in range(len(texts))]
 
     def score_tokens(self, question: np.ndarray, sentences: list[np.ndarray]) -> np.ndarray:

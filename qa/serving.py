@@ -102,15 +102,18 @@ class EngineLoader:
                     len(fresh.reviews), len(fresh.passages))
         return "reloaded"
 
-    def rebuild(self) -> str:
+    def rebuild(self, wait: bool = False, progress: bool = False) -> str:
         """Update the index from the served corpus folder with the loaded model (as `qa index` would,
         embedding only changed files), then swap it in; one build at a time. Returns the outcome of
-        `check_for_update`, or "busy" when a rebuild is already running."""
-        if not self._building.acquire(blocking=False):
+        `check_for_update`, or "busy" when a rebuild is already running and `wait` is false. With `wait`
+        (the Reviews tab), a call made during a build runs after it, so files written while the first
+        build read the folder are indexed too: two uploads at once both land. `progress` shows tqdm bars
+        (the tab's progress bar follows them)."""
+        if not self._building.acquire(blocking=wait):
             return "busy"
         try:
             current = self.get()
-            _, report = update_index(current.settings, current.embedder)
+            _, report = update_index(current.settings, current.embedder, progress=progress)
             log.info("Rebuilt from %s: %s", current.settings.corpus_dir, report.summary())
             return self.check_for_update()
         except QAError as exc:

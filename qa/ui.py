@@ -379,10 +379,12 @@ def run_evaluation(dataset_name: str | None, retriever: str, out_folder: str, lo
 def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Path = EVAL_CACHE,
                noop_endpoint: bool = False, ask_concurrency: int = 8, outputs_root: Path | None = None,
                download_ttl: int = DOWNLOAD_TTL, labels_dir: Path = LABELS_DIR, feedback_dir: Path | None = None,
-               observer=None):
+               observer=None, sweeper=None, reviews_tab: bool = False):
     """The Blocks app. Building it loads no model and reads no index; that happens on first use.
     Label sets are saved under `labels_dir`; readers' votes go to `feedback_dir` (default: `feedback/`
-    beside the index folder). `observer` (qa/observe.py) counts and logs each chat turn and `ask` call."""
+    beside the index folder). `observer` (qa/observe.py) counts and logs each chat turn and `ask` call;
+    `sweeper` (qa/sessions.py) learns which sessions have a page open. `reviews_tab` adds the Reviews tab
+    (adding and deleting reviews; app.py allows it to a signed-in user or on a loopback address)."""
     from .label_ui import add_label_tab
 
     if feedback_dir is None:
@@ -398,6 +400,8 @@ def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Pat
     # (prune_served_copies), so a server that runs for days keeps a bounded cache.
     with gr.Blocks(title="Film review Q&A") as demo:
         demo.downloads_dir = downloads_dir  # kept alive as long as the app
+        if sweeper is not None:
+            sweeper.attach(demo)
         gr.Markdown("## Ask the reviews\nEvery answer quotes the reviews and shows where each passage comes from.")
         with gr.Tabs():
             with gr.Tab("Ask"), gr.Row(equal_height=False):
@@ -495,6 +499,12 @@ def build_demo(loader: EngineLoader, evals_dir: Path = EVALS_DIR, cache_dir: Pat
                 return [film_update, *rest, gr.update(choices=film_update.get("choices", [ALL_FILMS]))]
 
             demo.load(on_load_all, None, [film, review, *example_btns, label_film], api_visibility="private")
+
+            if reviews_tab:
+                from .reviews_ui import add_reviews_tab, reviews_tab_on_load
+
+                reviews_outputs = add_reviews_tab(loader)
+                demo.load(lambda: reviews_tab_on_load(loader), None, list(reviews_outputs), api_visibility="private")
 
             with gr.Tab("Evaluate"):
                 gr.Markdown("Score retrieval on a labelled question set from `evals/` or the Label tab's "
