@@ -1,18 +1,21 @@
-"""Soak: N clients for T minutes against the real app over HTTP, with an index update in the middle.
+"""Soak: N clients for T minutes against the real app over HTTP, with a review upload in the middle.
 
-    python bench/soak.py [--clients 16] [--minutes 30] [--json]
+    python bench/soak.py [--clients 16] [--minutes 60] [--json] [--smoke]
 
 Starts `python app.py` on a copy of the seed corpus (its own index folder, temp folder and Gradio cache,
 hot reload every 2 s). Each client loops over: a good question on the `ask` endpoint, a follow-up with
 history, bad input (empty, 5,000 characters, markup), and a chat turn through the page's own queue
 (`/gradio_api/queue/join`, as the browser sends it), which writes a conversation file for download.
-Halfway, a new review is added and `qa index` runs beside the server; the question only that review
-answers is asked until it is answered.
+Halfway, a new review is uploaded through the Reviews tab's own event (`/gradio_api/upload`, then the
+tab's "Add files" event through the queue, as the page sends them), which re-indexes in the server; the
+question only that review answers is asked until it is answered. `/healthz` is timed every 5 s.
 
-Prints: requests, failures that were not bad input, p95 per minute (first full minute and last),
-the server's RSS over time (minute 2, two minutes after the swap, the last minute), the seconds from the build's end
-to the new review among the hits, and the files left in the app's temp folders. Targets (issue 26):
-0 failures, RSS late/early <= 1.05, p95 late/early <= 1.3, temp files bounded.
+Prints: requests, failures that were not bad input, p95 per minute (minute 2 and the last), the server's
+RSS over time (minute 2, minute 10, two minutes after the swap, the last minute) and its slope after
+minute 10 (least squares), the seconds from the upload's end to the new review among the hits, /healthz
+latency, and the files left in the app's temp folders. Targets (issue 35): 0 failures, RSS slope after
+minute 10 <= 0.5 MB/min, last minute <= 1.05x minute 10, p95 late/early <= 1.3, /healthz < 50 ms.
+`--smoke` (2 clients, 0.5 minute, the upload at 0.25) only shows the script still runs (tests/test_bench.py).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import QUESTIONS, ROOT
+from _common import OPINION_QUESTIONS, QUESTIONS, ROOT
 
 # a review that alone answers the new question ("Zyrtalia Quenby")
 NEW_REVIEW = (ROOT / "tests" / "fixtures" / "late-review.md").read_text(encoding="utf-8")
@@ -67,28 +70,26 @@ class Soak:
         self.new_seen_at: float | None = None
         self.stop = threading.Event()
         self.chat_fn: int | None = None
+        self.upload_fn: int | None = None
 
-    def find_chat_event(self, http) -> None:
-        """The page's chat-turn event: the one whose outputs include the download button."""
+    def find_events(self, http) -> None:
+        """The page's chat-turn event (its outputs include the download button) and the Reviews tab's
+        upload event (its inputs include the file box)."""
         config = http.get(self.url + "config").json()
         by_elem = {c.get("props", {}).get("elem_id"): c["id"] for c in config["components"]}
         for i, dep in enumerate(config["dependencies"]):
             if by_elem.get("qa-download") in dep["outputs"] and by_elem.get("qa-question") in dep["inputs"]:
                 self.chat_fn = dep.get("id", i)
                 self.chat_inputs = len(dep["inputs"])
-                return
-        raise SystemExit("the chat event was not found in /config")
+            if by_elem.get("qa-reviews-files") in dep["inputs"] and self.upload_fn is None:
+                self.upload_fn = dep.get("id", i)
+        if self.chat_fn is None or self.upload_fn is None:
+            raise SystemExit("the chat or upload event was not found in /config")
 
-    def ask(self, http, question: str, history: list[str], session: str) -> dict:
-        reply = http.post(self.url + "gradio_api/run/ask", json={"data": [question, "", 5, history],
-                                                                 "session_hash": session})
-        return {"status": reply.status_code, "body": reply.text}
-
-    def chat(self, http, question: str, session: str) -> dict:
-        """One chat turn through the queue, read to its end as the page reads it."""
-        data = [question, [], "All films", "All reviews", 5] + [None] * (self.chat_inputs - 5)  # states: server-side
+    def queued(self, http, fn: int, data: list, session: str) -> dict:
+        """One event through the queue, read to its end as the page reads it."""
         joined = http.post(self.url + "gradio_api/queue/join",
-                           json={"data": data, "fn_index": self.chat_fn, "session_hash": session,
+                           json={"data": data, "fn_index": fn, "session_hash": session,
                                  "event_data": None, "trigger_id": None})
         if joined.status_code != 200:
             return {"status": joined.status_code, "body": joined.text}
@@ -98,8 +99,26 @@ class Soak:
                     message = json.loads(line[5:])
                     if message.get("msg") == "process_completed":
                         ok = message.get("success", False)
-                        return {"status": 200 if ok else 500, "body": json.dumps(message)[:300]}
+                        return {"status": 200 if ok else 500, "body": json.dumps(message)[:2000]}
         return {"status": 599, "body": "the queue stream ended without a result"}
+
+    def upload(self, http, name: str, text: str, film: str) -> dict:
+        """A review file through the Reviews tab: uploaded as the page uploads it, then "Add files"."""
+        sent = http.post(self.url + "gradio_api/upload", files={"files": (name, text.encode("utf-8"), "text/markdown")})
+        if sent.status_code != 200:
+            return {"status": sent.status_code, "body": sent.text}
+        files = [{"path": sent.json()[0], "orig_name": name, "meta": {"_type": "gradio.FileData"}}]
+        return self.queued(http, self.upload_fn, [files, film], "soak-upload")
+
+    def ask(self, http, question: str, history: list[str], session: str) -> dict:
+        reply = http.post(self.url + "gradio_api/run/ask", json={"data": [question, "", 5, history],
+                                                                 "session_hash": session})
+        return {"status": reply.status_code, "body": reply.text}
+
+    def chat(self, http, question: str, session: str) -> dict:
+        """One chat turn through the queue."""
+        data = [question, [], "All films", "All reviews", 5] + [None] * (self.chat_inputs - 5)  # states: server-side
+        return self.queued(http, self.chat_fn, data, session)
 
     def client(self, n: int) -> None:
         import httpx
@@ -111,7 +130,7 @@ class Soak:
                 kind = rng.choice(["good", "good", "follow-up", "bad", "chat", "new"])
                 session = f"soak-{n}-{sent // 50}"  # a reader's tab sends 50 requests, then a new reader comes
                 sent += 1
-                question = rng.choice(QUESTIONS)
+                question = rng.choice(QUESTIONS + OPINION_QUESTIONS)
                 started = time.monotonic()
                 try:
                     if kind == "good":
@@ -146,14 +165,18 @@ def p95(values: list[float]) -> float:
 
 def main() -> int:
     import httpx
+    import numpy as np
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--minutes", type=float, default=60)
     parser.add_argument("--download-ttl", type=int, default=300,
                         help="the app's QA_DOWNLOAD_TTL: shorter than the soak, to show the cache levels off")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="2 clients for half a minute: the script still runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.clients, args.minutes = 2, 0.5
     work = Path(tempfile.mkdtemp(prefix="qa-soak-"))
     corpus, index, temp = work / "corpus", work / "index", work / "tmp"
     shutil.copytree(ROOT / "corpus", corpus)
@@ -179,29 +202,37 @@ def main() -> int:
         raise SystemExit(f"the app did not start: {(work / 'app.log').read_text()[-2000:]}")
     soak = Soak(url)
     with httpx.Client(timeout=30) as http:
-        soak.find_chat_event(http)
+        soak.find_events(http)
     t0 = time.monotonic()
     rss: list[tuple[float, float]] = []
     files: list[tuple[float, int]] = []
+    health: list[tuple[float, float, int]] = []  # (time, seconds, status) of GET /healthz
     threads = [threading.Thread(target=soak.client, args=(n,), daemon=True) for n in range(args.clients)]
     for t in threads:
         t.start()
     total_s = args.minutes * 60
     built_at = None
     build_seconds = None
-    while (now := time.monotonic()) - t0 < total_s:
-        rss.append((now - t0, rss_mb(server.pid)))
-        files.append((now - t0, count_files(temp)))
-        if built_at is None and now - t0 >= total_s / 2:
-            (corpus / "late.md").write_text(NEW_REVIEW, encoding="utf-8")
+    upload_outcome = None
+    with httpx.Client(timeout=60) as http:
+        while (now := time.monotonic()) - t0 < total_s:
+            rss.append((now - t0, rss_mb(server.pid)))
+            files.append((now - t0, count_files(temp)))
             started = time.monotonic()
-            build = subprocess.run([sys.executable, "-m", "qa", "index", "--corpus", str(corpus), "--index", str(index)],
-                                   cwd=ROOT, capture_output=True, text=True, env={**env, "TMPDIR": tempfile.gettempdir()})
-            built_at = time.monotonic()
-            build_seconds = built_at - started
-            if build.returncode != 0:
-                print(f"qa index failed: {build.stderr[-500:]}", file=sys.stderr)
-        time.sleep(5)
+            try:
+                status = http.get(url + "healthz").status_code
+            except httpx.HTTPError:
+                status = 0
+            health.append((started - t0, time.monotonic() - started, status))
+            if built_at is None and now - t0 >= total_s / 2:
+                started = time.monotonic()
+                out = soak.upload(http, "late.md", NEW_REVIEW, "Escape (2024)")
+                built_at = time.monotonic()
+                build_seconds = built_at - started
+                upload_outcome = out["body"] if out["status"] != 200 or "Added" not in out["body"] else "added"
+                if upload_outcome != "added":
+                    print(f"the upload failed: {out['status']} {out['body'][:500]}", file=sys.stderr)
+            time.sleep(5)
     soak.stop.set()
     for t in threads:
         t.join(timeout=150)
@@ -215,6 +246,12 @@ def main() -> int:
         per_minute.setdefault(minute(started), []).append(took)
     last = max(per_minute) - 1 if len(per_minute) > 2 else max(per_minute)  # the last full minute
     early_rss = [mb for t, mb in rss if 60 <= t < 120]
+    warm = min(600.0, total_s / 6)  # minute 10 (a sixth of a short run)
+    warm_rss = [mb for t, mb in rss if warm <= t < warm + 60]
+    after_warm = [(t, mb) for t, mb in rss if t >= warm]
+    slope = float(np.polyfit([t / 60 for t, _ in after_warm], [mb for _, mb in after_warm], 1)[0]) \
+        if len(after_warm) > 2 else float("nan")
+    health_ms = sorted(s * 1000 for _, s, _ in health)
     late_rss = [mb for t, mb in rss if t >= total_s - 60]
     settled = (built_at - t0 + 120) if built_at else total_s  # two minutes after the swap
     settled_rss = [mb for t, mb in rss if settled <= t < settled + 60]
@@ -225,6 +262,12 @@ def main() -> int:
         "p95_last_minute_ms": round(p95(per_minute[last]) * 1000, 1),
         "rss_early_mb": round(max(early_rss or [rss[0][1]]), 1), "rss_late_mb": round(max(late_rss or [rss[-1][1]]), 1),
         "rss_after_swap_mb": round(max(settled_rss or [rss[-1][1]]), 1),
+        "rss_minute_10_mb": round(max(warm_rss or [rss[-1][1]]), 1),
+        "rss_slope_after_minute_10_mb_per_min": round(slope, 3),
+        "healthz_p50_ms": round(health_ms[len(health_ms) // 2], 1),
+        "healthz_p95_ms": round(p95(health_ms), 1), "healthz_max_ms": round(health_ms[-1], 1),
+        "healthz_not_200": sum(1 for *_, status in health if status != 200),
+        "upload": upload_outcome,
         "build_s": round(build_seconds or 0, 1),
         "new_review_after_build_s": round(soak.new_seen_at - built_at, 1) if soak.new_seen_at and built_at else None,
         "temp_files_max": max(n for _, n in files), "temp_files_end": files[-1][1],
@@ -233,6 +276,7 @@ def main() -> int:
     result["p95_late_over_early"] = round(result["p95_last_minute_ms"] / result["p95_first_minute_ms"], 3)
     result["rss_late_over_early"] = round(result["rss_late_mb"] / result["rss_early_mb"], 3)
     result["rss_late_over_after_swap"] = round(result["rss_late_mb"] / result["rss_after_swap_mb"], 3)
+    result["rss_late_over_minute_10"] = round(result["rss_late_mb"] / result["rss_minute_10_mb"], 3)
     print(f"{result['requests']} requests from {args.clients} clients over {args.minutes} min; "
           f"{result['failures']} failed (bad input refused: {soak.bad_refused})")
     for failure in soak.failures[:10]:
@@ -242,7 +286,12 @@ def main() -> int:
     print(f"RSS minute 2: {result['rss_early_mb']} MB, 2 min after the swap: {result['rss_after_swap_mb']} MB, "
           f"last minute: {result['rss_late_mb']} MB (late/after swap {result['rss_late_over_after_swap']}, "
           f"target <= 1.05; late/minute 2 {result['rss_late_over_early']})")
-    print(f"index update in the middle: build {result['build_s']} s; the new review answered "
+    print(f"RSS minute 10: {result['rss_minute_10_mb']} MB; last minute over minute 10: "
+          f"{result['rss_late_over_minute_10']} (target <= 1.05); slope after minute 10: "
+          f"{result['rss_slope_after_minute_10_mb_per_min']} MB/min (target <= 0.5)")
+    print(f"/healthz: p50 {result['healthz_p50_ms']} ms, p95 {result['healthz_p95_ms']} ms, max "
+          f"{result['healthz_max_ms']} ms (target < 50); not 200: {result['healthz_not_200']}")
+    print(f"upload through the Reviews tab in the middle ({result['upload']}): {result['build_s']} s; the new review answered "
           f"{result['new_review_after_build_s']} s after it (target <= 10); reloads logged: {result['reloads_logged']}")
     print(f"files in the app's temp folders: at most {result['temp_files_max']}, at the end {result['temp_files_end']}")
     for (t, mb), (_, n) in list(zip(rss, files))[:: max(1, len(rss) // 12)]:
@@ -255,7 +304,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(result))
     shutil.rmtree(work, ignore_errors=True)
-    return 0 if result["failures"] == 0 else 1
+    return 0 if result["failures"] == 0 and upload_outcome == "added" else 1
 
 
 if __name__ == "__main__":
