@@ -42,13 +42,13 @@ def timed(fn):
 
 
 def subjqa_texts(folder: Path, sets) -> list[str]:
-    """The distinct review texts of SubjQA sets converted by bench/subjqa.py (folder/<set>/corpus.jsonl),
+    """The distinct review texts of SubjQA sets converted by train/subjqa.py (folder/<set>/corpus.jsonl),
     in file order; exits naming the first missing file."""
     seen: dict[str, None] = {}
     for name in sets:
         path = folder / name / "corpus.jsonl"
         if not path.exists():
-            raise SystemExit(f"{path} is missing: run bench/subjqa.py first.")
+            raise SystemExit(f"{path} is missing: run train/subjqa.py first.")
         for line in path.open(encoding="utf-8"):
             seen.setdefault(json.loads(line)["text"], None)
     return list(seen)

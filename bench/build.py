@@ -8,7 +8,7 @@ build is measured with passages sorted by length before batching (the default) a
 the sort saves. Prints build passages/s over encode passages/s (target >= 0.9).
 
 Long mode (issue 25): reviews as long as SubjQA's movie reviews (median ~230 words), from the training
-splits bench/subjqa.py writes (movies dev/test are held out), in one .jsonl file. For fp32 and, where the
+splits train/subjqa.py writes (movies dev/test are held out), in one .jsonl file. For fp32 and, where the
 CPU has it natively, bf16: the build's wall time (`open_index`, rebuild: reading, repair, splitting,
 embedding with sentence vectors, BM25, the write) over the model's own time for the same passages
 (`build_over_model`, target <= 1.15), the splitter's ms per review, and the fp32/bf16 build ratio.

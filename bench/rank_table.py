@@ -1,6 +1,6 @@
 """The ranking table of issue 12: dense, BM25, hybrid and the learned ranker on every reported set.
 
-    python bench/subjqa.py --scope item            # once
+    python train/subjqa.py --scope item            # once
     python bench/rank_table.py [--subjqa .cache/subjqa] [--json]
 
 Reported sets: the SubjQA dev splits searched per item (books, electronics, grocery, restaurants,
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, pooled_qrels, pooled_runs, escape = [], {}, {m: {} for m in MODES}, {}
     for name, folder in sets:
         if not (folder / "queries.jsonl").is_file():
-            print(f"error: {folder} is missing; run python bench/subjqa.py --scope item first.", file=sys.stderr)
+            print(f"error: {folder} is missing; run python train/subjqa.py --scope item first.", file=sys.stderr)
             return 2
         dataset = load_dataset(folder)
         engine, maps = open_dataset_engine(dataset, Settings(), Path(args.cache), embedder=embedder, progress=False)

@@ -2,7 +2,7 @@
 
     python bench/splitter.py [--subjqa .cache/subjqa] [--reviews 2000] [--json]
 
-Reviews: the SubjQA training splits and books dev/test (bench/subjqa.py writes them; movies dev/test are
+Reviews: the SubjQA training splits and books dev/test (train/subjqa.py writes them; movies dev/test are
 held out and never read), repaired as the corpus reader repairs them. The reference is the splitter this
 project shipped before (pysbd on every paragraph with an inner end mark, segments located by search).
 Prints ms per review for both, their ratio, the share of pysbd's sentences that the splitter returns

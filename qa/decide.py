@@ -24,7 +24,7 @@ passage). Each gets a few cheap features, all from what retrieval already comput
                     outside it (a typed-search extra): the learned ranker's judgement of the passage
 
 P(answers) = sigmoid(a * raw(x) + c), where raw is a small boosted tree ensemble (LightGBM, fitted on
-labelled data by bench/train_answer.py and stored as plain arrays in JSON) or a linear score, and (a, c)
+labelled data by train/fit_answer.py and stored as plain arrays in JSON) or a linear score, and (a, c)
 is a Platt fit of each (question, review)'s best candidate against whether it is right, so the
 probability of the best candidate is calibrated: of the questions answered with confidence near c,
 about a fraction c are right. A review addresses the question when its best candidate reaches the
@@ -174,7 +174,7 @@ class AnswerModel:
         if data.get("version") != MODEL_VERSION or tuple(data.get("features", ())) != FEATURES or (
                 "reader_features" in data and tuple(data["reader_features"]) != READER_FEATURES):
             raise AnswerModelError(f"{where} was fitted for another feature set (version {data.get('version')}); "
-                                   "refit it with bench/train_answer.py.")
+                                   "refit it with train/fit_answer.py.")
         try:
             scorer = _scorer_from_json(data["scorer"], len(FEATURES))
             reader = (_scorer_from_json(data["reader_scorer"], len(READER_FEATURES))
@@ -182,7 +182,7 @@ class AnswerModel:
             return cls(FEATURES, scorer, float(data["platt"]["a"]), float(data["platt"]["c"]), float(data["threshold"]),
                        reader_scorer=reader)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise AnswerModelError(f"{where} is incomplete or malformed ({exc}); refit it with bench/train_answer.py.") from exc
+            raise AnswerModelError(f"{where} is incomplete or malformed ({exc}); refit it with train/fit_answer.py.") from exc
 
 
 def _scorer_from_json(data: dict, width: int) -> Linear | Trees:
@@ -234,7 +234,7 @@ def reader_rows(rows: np.ndarray, chosen: np.ndarray, logits: np.ndarray) -> np.
 @lru_cache(maxsize=4)
 def load_model(path: Path = MODEL_PATH) -> AnswerModel:
     """The fitted model; one plain sentence when the file is missing or does not fit this code."""
-    data = read_fitted_json(path, "The answer model", "bench/train_answer.py", AnswerModelError)
+    data = read_fitted_json(path, "The answer model", "train/fit_answer.py", AnswerModelError)
     return AnswerModel.from_json(data, f"The answer model {path}")
 
 

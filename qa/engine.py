@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -245,14 +245,6 @@ class Engine:
                            order)
         return Prepared(text, notices, folded, query, detail, hits, per_review, in_scope, cands)
 
-    def reader_for(self, question: str) -> Callable[[list[Candidate]], np.ndarray] | None:
-        """The reader's logits for candidates of this question (None without a reader stage)."""
-        if self.reader is None:
-            return None
-        reviews = self.store.reviews
-        return lambda cands: self.reader.logits(question, [reviews[c.review_id].text[c.sentence[0]:c.sentence[1]]
-                                                           for c in cands])
-
     def ask(self, question: str, history: list[str] | tuple[str, ...] = (), filters: Filters | None = None,
             retrieval: RetrievalSettings | None = None) -> Answer:
         """Answer one question within `filters` (default: everything) with `retrieval` (default: the
@@ -303,6 +295,7 @@ class Engine:
                                         p.in_scope, judged, self.opinion_model.threshold,
                                         self.opinion_model.show_stance, self.store.position, make_hit, p.notices, used)
         return build_answer(p.text, reading.query_used, p.hits, p.per_review, self.store.reviews, p.in_scope,
-                            score(p.candidates, self.answer_model, self.reader_for(reading.query_used)),
+                            score(p.candidates, self.answer_model,
+                                  self.reader.for_question(reading.query_used, self.store.reviews) if self.reader else None),
                             self.answer_model.threshold,
                             self.store.position, make_hit, p.notices, used)

@@ -3,7 +3,7 @@
 The candidates are the union of the dense and BM25 lists (the hybrid retriever's fused order). Every
 feature comes from what the index already stores (passage and sentence vectors, BM25 statistics, the
 passage records), so ranking costs no model call. `features` is the one function both training
-(bench/train_ranker.py) and serving call, so they cannot drift apart.
+(train/fit_ranker.py) and serving call, so they cannot drift apart.
 
 Features, per candidate passage d of question q (over the candidate set C):
     dense               cos(q, d)
@@ -165,17 +165,17 @@ def load_ranker(path: Path = RANKER_PATH) -> Ranker:
     """The fitted ranker; one plain sentence when the file is missing or was fitted for other features.
 
     The file is a small JSON object: version, features and the trees as arrays (`trees`, Trees.to_json);
-    bench/train_ranker.py also keeps LightGBM's own text model there (`lightgbm_model`) for the tests
+    train/fit_ranker.py also keeps LightGBM's own text model there (`lightgbm_model`) for the tests
     that check the arrays against it."""
-    data = read_fitted_json(path, "The ranker", "bench/train_ranker.py", RankerError)
+    data = read_fitted_json(path, "The ranker", "train/fit_ranker.py", RankerError)
     if data.get("version") != RANKER_VERSION or data.get("features") != list(FEATURES):
         raise RankerError(f"The ranker {path} was fitted for another version or other features; "
-                          "run bench/train_ranker.py.")
+                          "run train/fit_ranker.py.")
     try:
         return Ranker(Trees.from_json(data["trees"], len(FEATURES)))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RankerError(f"The ranker {path} holds no usable trees ({exc.__class__.__name__}); "
-                          "run bench/train_ranker.py.") from exc
+                          "run train/fit_ranker.py.") from exc
 
 
 def check_index(ranker: Ranker, manifest: dict) -> None:

@@ -15,7 +15,7 @@ token vectors in the manner of decomposable attention (Parikh et al. 2016):
 
 so an answer that uses other words than the question still aligns ("runs" with "long"), and a
 question word with no counterpart ("casting") pulls the score down through its weight. It is trained
-by bench/train_reader.py on (question, sentence) pairs; the weights (safetensors, 0.45 MB) and a JSON
+by train/fit_reader.py on (question, sentence) pairs; the weights (safetensors, 0.45 MB) and a JSON
 manifest with their sha256 ship in the package. Serving reads only the few best candidates of each
 question (qa/decide.py chooses them), so its cost is one batched forward pass over a dozen sentences;
 token vectors of sentences already read are kept in a bounded LRU cache.
@@ -28,6 +28,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -155,6 +156,12 @@ class Reader:
         vectors = self.tokens([question, *sentences])
         return self.score_tokens(vectors[0], vectors[1:])
 
+    def for_question(self, question: str, reviews) -> Callable[[list], np.ndarray]:
+        """What the answer decision calls (qa/decide.py `score`): the logits of each candidate sentence
+        (a record with `review_id` and `sentence` offsets into `reviews[review_id].text`) for `question`."""
+        return lambda cands: self.logits(question, [reviews[c.review_id].text[c.sentence[0]:c.sentence[1]]
+                                                    for c in cands])
+
 
 def load_reader(folder: Path | None = None) -> Reader:
     """The head in `folder` (default: the shipped one, READER_DIR); one plain sentence when its file is
@@ -169,18 +176,18 @@ def _load_reader(folder: Path) -> Reader:
         expected, version = manifest["sha256"], int(manifest["version"])
         hidden, dim = int(manifest["hidden"]), int(manifest["dim"])
     except FileNotFoundError as exc:
-        raise ReaderModelError(f"The reader's manifest {folder / MANIFEST} is missing; reinstall, or run bench/train_reader.py.") from exc
+        raise ReaderModelError(f"The reader's manifest {folder / MANIFEST} is missing; reinstall, or run train/fit_reader.py.") from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ReaderModelError(f"The reader's manifest {folder / MANIFEST} cannot be read ({exc.__class__.__name__}).") from exc
     if version != READER_VERSION:
         raise ReaderModelError(f"The reader in {folder} is version {version}, this code reads version {READER_VERSION}; "
-                               "refit it with bench/train_reader.py.")
+                               "refit it with train/fit_reader.py.")
     path = folder / WEIGHTS
     if not path.is_file():
-        raise ReaderModelError(f"The reader's weights {path} are missing; reinstall, or run bench/train_reader.py.")
+        raise ReaderModelError(f"The reader's weights {path} are missing; reinstall, or run train/fit_reader.py.")
     if sha256_of(path) != expected:
         raise ReaderModelError(f"The reader's weights {path} do not match their recorded sha256 (altered or corrupt); "
-                               "reinstall, or run bench/train_reader.py.")
+                               "reinstall, or run train/fit_reader.py.")
     from safetensors.torch import load_file
 
     head = head_module(dim, hidden)

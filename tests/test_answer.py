@@ -377,9 +377,9 @@ def test_coverage_counts_every_review_in_scope_past_the_per_review_limit(tmp_pat
 
 
 def test_training_reads_and_scores_the_candidates_as_serving_does(engine):
-    """bench/train_answer.py builds the reader stage's rows from collected candidates (read_rows); for
+    """train/fit_answer.py builds the reader stage's rows from collected candidates (read_rows); for
     the same question and candidates they give the probabilities serving gives."""
-    from bench.train_answer import Collected, ReaderLogits, read_rows
+    from train.fit_answer import Collected, ReaderLogits, read_rows
     from qa.decide import to_read
 
     model = engine.answer_model
@@ -402,8 +402,8 @@ def test_training_reads_and_scores_the_candidates_as_serving_does(engine):
 
 
 def test_training_keeps_the_token_vectors_it_encoded_between_runs(engine, tmp_path):
-    """bench/train_answer.py encodes the texts its reader cache lacks once and keeps them for the next run."""
-    from bench.train_answer import ReaderLogits
+    """train/fit_answer.py encodes the texts its reader cache lacks once and keeps them for the next run."""
+    from train.fit_answer import ReaderLogits
 
     texts = ["How long is the film?", "Running time: 1hr 34m"]
     first = ReaderLogits(engine.embedder, engine.embedder.precision, cache=tmp_path)

@@ -72,7 +72,7 @@ def test_ranker_arrays_score_as_lightgbm_does(engine):
 
 def test_ranker_file_failures_are_one_sentence(tmp_path):
     path = tmp_path / "ranker.json"
-    with pytest.raises(RankerError, match="is missing; reinstall, or run bench/train_ranker.py"):
+    with pytest.raises(RankerError, match="is missing; reinstall, or run train/fit_ranker.py"):
         load_ranker(path)
     path.write_text("{not json")
     with pytest.raises(RankerError, match="cannot be read"):

@@ -78,9 +78,9 @@ def reader(embedder):
 
 
 def test_serving_reads_as_training_did(reader, tmp_path):
-    """bench/train_reader.py scores pairs from its cached token table (float16, cut to MAX_TOKENS);
+    """train/fit_reader.py scores pairs from its cached token table (float16, cut to MAX_TOKENS);
     Reader.logits must give the same numbers for the same texts."""
-    from bench.train_reader import predict, token_table
+    from train.fit_reader import predict, token_table
 
     question = "How long is the film?"
     sentences = ["Running time: 1hr 34m", "The haunting score by Dalpalan lifts every chase.", "It is a taut thriller."]

@@ -12,7 +12,7 @@ of unanswerable questions whose best sentence stays below it. Ties: the lower th
 stance accuracy written to the file is measured on the check set's labelled sentences
 (evals/escape-opinion-check); nothing is fitted on that set. Deterministic: the same data gives the same file.
 
-With --subjqa (BEIR folders made by bench/subjqa.py from a fetched lewtun/SubjQA; its train splits only),
+With --subjqa (BEIR folders made by train/subjqa.py from a fetched lewtun/SubjQA; its train splits only),
 the opinion-kind questions of each train split (at most SUBJQA_PER_SPLIT, in file order) join every
 training fold: real readers' opinion questions about one review each (the annotators' spans mark the
 sentences that answer; a question every annotator found unanswered has none). The threshold is still
@@ -149,7 +149,7 @@ def fit(X: np.ndarray, y: np.ndarray, groups: list, C: float):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "qa" / "opinion_model.json")
-    parser.add_argument("--subjqa", type=Path, default=None, help="bench/subjqa.py's output folder (optional)")
+    parser.add_argument("--subjqa", type=Path, default=None, help="train/subjqa.py's output folder (optional)")
     args = parser.parse_args()
     from sklearn.model_selection import GroupKFold
 

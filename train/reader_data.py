@@ -1,6 +1,6 @@
 """Labelled (question, sentence) pairs for the reader (qa/reader.py), rebuilt from fetched data; never committed.
 
-    python bench/reader_data.py [--subjqa-repo /work/.mirror/lewtun+SubjQA/repo]
+    python train/reader_data.py [--subjqa-repo /work/.mirror/lewtun+SubjQA/repo]
                                 [--squad-repo /work/.mirror/chrischute+squad/repo] [--out .cache/reader/pairs.jsonl]
 
 Three sources, each pair labelled 1 when the sentence answers the question:
@@ -19,7 +19,7 @@ Three sources, each pair labelled 1 when the sentence answers the question:
 
 Sentences are split as the index splits them (qa.passages.sentences). Every pair carries a `group`
 (its question) and a `fold` (0 or 1, from a hash of the question text) so the reader can be cross-fitted.
-The SubjQA movies dev/test splits are never read (bench/subjqa.py refuses them), nor are the SubjQA
+The SubjQA movies dev/test splits are never read (train/subjqa.py refuses them), nor are the SubjQA
 dev/test splits of the other domains (they tune and report the answer decision).
 """
 
@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.subjqa import NOT_FOUND, read_split  # noqa: E402
+from train.subjqa import NOT_FOUND, read_split  # noqa: E402
 from qa.passages import sentences  # noqa: E402
 
 SUBJQA_TRAIN = ("electronics", "grocery", "restaurants", "tripadvisor")
@@ -170,7 +170,7 @@ def template_pairs(opinions: list[str], rng: random.Random, questions_per_fact: 
 
 def film_fact_dataset(opinions: list[str], rng: random.Random, films: int = 120, out: Path = Path(".cache/film-facts")
                       ) -> Path:
-    """A BEIR folder of made-up film reviews for the answer decision (bench/train_answer.py --film-facts):
+    """A BEIR folder of made-up film reviews for the answer decision (train/fit_answer.py --film-facts):
     each film has three reviews, each of four opinion sentences from SubjQA train reviews and up to four
     fact lines or sentences (FACTS, random values). Per film, four questions in reader phrasings: two
     about facts one of its reviews states (answers: the stating sentence) and two about facts none
@@ -202,7 +202,7 @@ def film_fact_dataset(opinions: list[str], rng: random.Random, films: int = 120,
             queries.append({"_id": qid, "text": question, "answers": sorted(set(answers)),
                             "metadata": {"filter": {"film": film}, "answerable": answerable,
                                          "kind": "answerable" if answerable else "unanswerable"}})
-    from bench.subjqa import write_folder
+    from train.subjqa import write_folder
 
     write_folder(out, corpus, queries, evidence)
     return out

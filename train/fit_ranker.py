@@ -1,7 +1,7 @@
 """Fit the learned re-ranker (qa/ranker_model.json) on labelled reviews, and print what it learned.
 
-    python bench/subjqa.py --scope item        # once: SubjQA eval folders into .cache/subjqa/*-item
-    python bench/train_ranker.py [--subjqa .cache/subjqa] [--out qa/ranker_model.json]
+    python train/subjqa.py --scope item        # once: SubjQA eval folders into .cache/subjqa/*-item
+    python train/fit_ranker.py [--subjqa .cache/subjqa] [--out qa/ranker_model.json]
 
 Fit:    SubjQA train splits searched per item (electronics, grocery, restaurants, tripadvisor; books and
         movies train are not in the snapshot) and evals/escape-dev (its queries repeated --escape-repeat
@@ -103,7 +103,7 @@ def mrr_at_10(scores: np.ndarray, data: Groups) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--subjqa", default=".cache/subjqa", help="folders written by bench/subjqa.py --scope item")
+    parser.add_argument("--subjqa", default=".cache/subjqa", help="folders written by train/subjqa.py --scope item")
     parser.add_argument("--cache", default=".cache/evals", help="where dataset corpora are indexed")
     parser.add_argument("--out", default=str(RANKER_PATH))
     parser.add_argument("--escape-repeat", type=int, default=5)
@@ -116,12 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import lightgbm
     except ImportError:
-        print("error: bench/train_ranker.py needs LightGBM: pip install lightgbm", file=sys.stderr)
+        print("error: train/fit_ranker.py needs LightGBM: pip install lightgbm", file=sys.stderr)
         return 2
     subjqa = Path(args.subjqa)
     missing = [n for n in FIT + TUNE if not (subjqa / n / "queries.jsonl").is_file()]
     if missing:
-        print(f"error: {subjqa} lacks {', '.join(missing)}; run python bench/subjqa.py --scope item first.",
+        print(f"error: {subjqa} lacks {', '.join(missing)}; run python train/subjqa.py --scope item first.",
               file=sys.stderr)
         return 2
     started = time.perf_counter()

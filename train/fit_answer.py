@@ -1,7 +1,7 @@
 """Fit the answer decision (qa/answer_model.json) on labelled data, and draw its reliability plot.
 
-    python bench/subjqa.py                  # once: SubjQA eval folders into .cache/subjqa
-    python bench/train_answer.py [--subjqa .cache/subjqa] [--out qa/answer_model.json]
+    python train/subjqa.py                  # once: SubjQA eval folders into .cache/subjqa
+    python train/fit_answer.py [--subjqa .cache/subjqa] [--out qa/answer_model.json]
 
 Fit (weights):            SubjQA train splits (electronics, grocery, restaurants, tripadvisor; books and
                           movies train are not in the snapshot) and evals/escape-dev.
@@ -25,7 +25,7 @@ Each candidate sentence is labelled right when it overlaps an annotator's span o
   direction is known; `--scorer linear` for a logistic regression) fits candidates;
 - reader stage (`--stages 2`, the default since version 4): each question's best candidates by the
   sentence stage's out-of-fold scores (qa.decide.to_read) are read by the reader (qa/reader.py; SubjQA
-  train questions by the fold head of bench/train_reader.py that never saw them) and LightGBM (200 trees
+  train questions by the fold head of train/fit_reader.py that never saw them) and LightGBM (200 trees
   of 4 leaves, monotone in the reader's logit) fits qa.decide.reader_rows.
 Both are rewritten as plain arrays (qa.trees.Trees, checked against LightGBM's own scores); a Platt fit
 of the last stage's score of each (question, review) against whether its best candidate is right makes
@@ -152,13 +152,13 @@ def collect(folder: Path, embedder: Embedder, k: int = 5, cache: Path = CACHE) -
 
 
 class ReaderLogits:
-    """The reader's logits for training: token vectors looked up in bench/train_reader.py's cache (the
+    """The reader's logits for training: token vectors looked up in train/fit_reader.py's cache (the
     same texts, encoded by the same model at the same precision) and encoded otherwise; SubjQA train
-    questions are read by the fold head that never saw them (bench/reader_data.fold_of)."""
+    questions are read by the fold head that never saw them (train/reader_data.fold_of)."""
 
     def __init__(self, embedder: Embedder, precision: str, use_cache: bool = True, reader_dir: Path = READER_DIR,
                  cache: Path = Path(".cache/reader")):
-        from bench.reader_data import fold_of
+        from train.reader_data import fold_of
 
         self.fold_of = fold_of
         self.shipped = load_reader(reader_dir).with_embedder(embedder)
@@ -367,12 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--escape-share", type=float, default=0.3,
                         help="share of the fitting weight given to evals/escape-dev (the rest split over SubjQA)")
     parser.add_argument("--film-facts", type=float, default=0.0,
-                        help="share of the fitting weight for .cache/film-facts (bench/reader_data.py: made-up "
+                        help="share of the fitting weight for .cache/film-facts (train/reader_data.py: made-up "
                              "film reviews with factoid questions in reader phrasings and near misses); 0: not used")
-    parser.add_argument("--film-facts-dir", default=".cache/film-facts", help="where bench/reader_data.py wrote them")
+    parser.add_argument("--film-facts-dir", default=".cache/film-facts", help="where train/reader_data.py wrote them")
     parser.add_argument("--reader", default=str(READER_DIR), help="the reader the tuning sets and escape-dev are read with")
     parser.add_argument("--reader-cache", default=".cache/reader",
-                        help="bench/train_reader.py's --cache: its token vectors and the fold heads SubjQA train is read with")
+                        help="train/fit_reader.py's --cache: its token vectors and the fold heads SubjQA train is read with")
     parser.add_argument("--trees", type=int, default=200, help="boosting rounds (trees)")
     parser.add_argument("--leaves", type=int, default=4, help="leaves per tree")
     parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the linear scorer")
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.subjqa)
     missing = [n for n in FIT + TUNE if not (root / n / "queries.jsonl").is_file()]
     if missing:
-        print(f"error: {', '.join(missing)} missing under {root}; run bench/subjqa.py first.", file=sys.stderr)
+        print(f"error: {', '.join(missing)} missing under {root}; run train/subjqa.py first.", file=sys.stderr)
         return 2
     fit = {n: collect(root / n, embedder) for n in FIT}
     fit["escape-dev"] = collect(Path(args.escape_dev), embedder)
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # The reader stage learns from sentence scores of questions the sentence stage did not see, and
         # reads SubjQA train questions with the fold head that did not see them.
-        # The reader reads at that precision too, as serving does and as bench/train_reader.py cached its
+        # The reader reads at that precision too, as serving does and as train/fit_reader.py cached its
         # token vectors.
         logits = ReaderLogits(embedder, precision, reader_dir=Path(args.reader), cache=Path(args.reader_cache))
         oof = out_of_fold(fit, shares, args, held_sets=tuple(fit))

@@ -1,6 +1,6 @@
 """Turn a fetched copy of lewtun/SubjQA into BEIR eval folders (never committed: the data keeps its licence).
 
-    python bench/subjqa.py [--repo /work/.mirror/lewtun+SubjQA/repo] [--out .cache/subjqa]
+    python train/subjqa.py [--repo /work/.mirror/lewtun+SubjQA/repo] [--out .cache/subjqa]
 
 Writes one folder per allowed split, `<out>/<domain>-<split>/`, holding
     corpus.jsonl    one document per review (SubjQA appends " ANSWERNOTFOUND" to every review; cut off)

@@ -1,13 +1,13 @@
 """Train the reader head (qa/reader.py) on labelled (question, sentence) pairs; seeded, resumable by cache.
 
-    python bench/reader_data.py           # once: .cache/reader/pairs.jsonl from fetched SQuAD 2.0 and SubjQA
-    python bench/train_reader.py [--cache .cache/reader] [--epochs 4] [--out qa/reader]
+    python train/reader_data.py           # once: .cache/reader/pairs.jsonl from fetched SQuAD 2.0 and SubjQA
+    python train/fit_reader.py [--cache .cache/reader] [--epochs 4] [--out qa/reader]
 
 1. Every distinct question and sentence is encoded once by the bundled MiniLM at the given precision
    (default: the index's auto choice) and its token vectors cached in the --cache folder (float16).
-2. Two fold heads, each trained on the pairs of one fold of questions (bench/reader_data.fold_of) and
+2. Two fold heads, each trained on the pairs of one fold of questions (train/reader_data.fold_of) and
    scoring the other: their held-out AUROC per source is printed, and they are saved in --cache
-   so bench/train_answer.py can give SubjQA train questions reader scores from a head that never saw them.
+   so train/fit_answer.py can give SubjQA train questions reader scores from a head that never saw them.
 3. The shipped head, trained on every pair with the same settings, written as safetensors with a
    manifest (version, sha256, sizes, data counts, held-out scores).
 """
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache)
     args.pairs = args.pairs or str(cache / "pairs.jsonl")
     if not Path(args.pairs).is_file():
-        print(f"error: {args.pairs} is missing; run bench/reader_data.py first.", file=sys.stderr)
+        print(f"error: {args.pairs} is missing; run train/reader_data.py first.", file=sys.stderr)
         return 2
     began = time.time()
     pairs = [json.loads(line) for line in open(args.pairs, encoding="utf-8")]
