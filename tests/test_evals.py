@@ -8,7 +8,8 @@ import pytest
 
 from qa.engine import Settings
 from qa.errors import DatasetError
-from qa.evals import _ranx_scores, evaluate_dataset, fold_text, load_dataset, open_dataset_engine
+from qa.evals import evaluate_dataset, fold_text, load_dataset, open_dataset_engine
+from qa.evals.metrics import _ranx_scores
 
 from .conftest import ROOT
 

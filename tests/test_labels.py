@@ -1,4 +1,4 @@
-"""Label sets (qa/labels.py), the Label tab's functions (qa/label_ui.py) and readers' feedback
+"""Label sets (qa/labels.py), the Label tab's functions (qa/ui/label.py) and readers' feedback
 (qa/feedback.py): files `qa eval` reads as they are, raw offsets, two writers at once, a vote round trip."""
 
 import json
@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from qa import label_ui
+from qa.ui import label as label_ui
 from qa.corpus import read_corpus
 from qa.errors import DatasetError
 from qa.evals import evaluate_dataset, load_dataset

@@ -1,7 +1,6 @@
 """What the web app's tabs share: passage cards and escaping (review text is untrusted: everything from a
-review is HTML-escaped, and Markdown punctuation backslashed, before it is shown), and the film list's
-"all films" choice. The Ask tab (qa/ui.py) and the Label tab (qa/label_ui.py) both import from here, so
-neither imports the other.
+review is HTML-escaped, and Markdown punctuation backslashed, before it is shown), the film list's
+"all films" choice, and the page's style sheet. Every tab imports from here; no tab imports another.
 """
 
 from __future__ import annotations
@@ -9,10 +8,30 @@ from __future__ import annotations
 import html
 import re
 
-from .engine import Engine
-from .records import Answer, Hit
+from ..engine import Engine
+from ..records import Answer, Hit
 
 ALL_FILMS = "All films"
+
+CSS = """
+.qa-cards { display: flex; flex-direction: column; gap: 10px; }
+.qa-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
+  background: var(--block-background-fill); }
+.qa-head { font-weight: 600; display: flex; gap: 8px; align-items: baseline; }
+.qa-num { color: var(--color-accent); min-width: 2em; }
+.qa-meta { font-size: 0.85em; color: var(--body-text-color-subdued); margin: 2px 0 6px 0; }
+.qa-match { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 0.8em; cursor: help; }
+.qa-strong { background: #d1fae5; color: #065f46; } .qa-good { background: #fef3c7; color: #92400e; }
+.qa-weak { background: #f3f4f6; color: #4b5563; }
+.qa-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.92em; margin: 0; line-height: 1.45; }
+.qa-text mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.qa-answer { text-decoration: underline; text-decoration-thickness: 2px; }
+.qa-closest { font-weight: 600; color: var(--body-text-color-subdued); margin: 0; }
+.qa-empty { color: var(--body-text-color-subdued); font-style: italic; }
+.qa-misses { font-size: 0.85em; border-collapse: collapse; width: 100%; }
+.qa-misses td, .qa-misses th { border: 1px solid var(--border-color-primary); padding: 4px 6px; vertical-align: top;
+  overflow-wrap: anywhere; }
+"""
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>])")
 _MD_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-!|~>])")

@@ -13,11 +13,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from .chat import clean_question
-from .errors import BadQuestion, QAError
-from .labels import Label, LabelSet
-from .retrieve import Filters
-from .serving import EngineLoader
+from ..chat import clean_question
+from ..errors import BadQuestion, QAError
+from ..labels import Label, LabelSet
+from ..retrieve import Filters
+from ..serving import EngineLoader
 from .cards import ALL_FILMS, cards_html, escape_markdown
 
 LABEL_K = 10  # passages shown first; "Show more" adds LABEL_MORE
@@ -36,7 +36,7 @@ def parse_value(value: str) -> tuple[str, int, int]:
 
 @lru_cache(maxsize=2)
 def _offset_maps(corpus_dir: str, built_at: str) -> dict:
-    from .corpus import read_corpus
+    from ..corpus import read_corpus
 
     return read_corpus(corpus_dir).offset_maps
 

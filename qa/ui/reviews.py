@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import QAError
-from .serving import EngineLoader
-from .uploads import UploadError, add_files, add_pasted, delete_file
+from ..errors import QAError
+from ..serving import EngineLoader
+from ..uploads import UploadError, add_files, add_pasted, delete_file
 
 HEADERS = ["file", "film", "title", "outlet", "characters"]
 
