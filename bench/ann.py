@@ -99,7 +99,8 @@ def measure(n: int = 1_000_000, d: int = 384, queries: int = 200, types=None, hn
 
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
-    out = measure(n=20_000 if quick else 1_000_000)
+    smoke = "--smoke" in sys.argv  # a few thousand vectors: the script still runs
+    out = measure(n=5_000, queries=20) if smoke else measure(n=20_000 if quick else 1_000_000)
     for name, r in out.items():
         print(f"{name:14} n={r['passages']:>9,} build {r['build_s']:>6.1f}s  p50 {r['search_p50_ms']:>7.3f} ms  "
               f"recall@10 {r['recall_at_10']:.3f}  {r['bytes_per_vector']:>7.1f} B/vector")

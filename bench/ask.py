@@ -28,7 +28,7 @@ from qa.retrieve import RetrievalSettings
 ROUNDS = 15
 
 
-def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
+def measure(embedder: Embedder | None = None, rounds: int = ROUNDS, smoke: bool = False) -> dict:
     embedder = embedder or Embedder()
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine.open(Settings(corpus_dir=ROOT / "corpus", index_dir=Path(tmp) / "index", query_cache=0),
@@ -36,6 +36,8 @@ def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
         saved_cache, embedder.query_cache_size = embedder.query_cache_size, 0
         if engine.reader is not None:
             engine.reader.cache_size = 0
+        questions, opinions, chats = (QUESTIONS[:2], OPINION_QUESTIONS[:1], CHATS[:1]) if smoke else \
+            (QUESTIONS, OPINION_QUESTIONS, CHATS)  # --smoke: a couple of each, the script still runs
         try:
             index = engine.store.vectors
             model = embedder.model
@@ -45,26 +47,26 @@ def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
                 index.search(v, 5)
 
             hybrid = engine.retrieval_settings(mode="hybrid")
-            for q in QUESTIONS:  # warm-up
+            for q in questions:  # warm-up
                 floor(q)
                 engine.ask(q)
                 engine.ask(q, retrieval=hybrid)
                 engine.search(q)
-            for q in OPINION_QUESTIONS:
+            for q in opinions:
                 engine.ask(q)
-            for q, history in CHATS:
+            for q, history in chats:
                 engine.ask(q, history)
             floor_s, ask_s, hybrid_s, search_s, opinion_s, chat_s = [], [], [], [], [], []
             for _ in range(rounds):
-                for q in QUESTIONS:  # interleaved, so drift on a shared machine hits all alike
+                for q in questions:  # interleaved, so drift on a shared machine hits all alike
                     floor_s.append(timed(lambda: floor(q)))
                     ask_s.append(timed(lambda: engine.ask(q)))
                     hybrid_s.append(timed(lambda: engine.ask(q, retrieval=hybrid)))
                     search_s.append(timed(lambda: engine.search(q)))
-                for q in OPINION_QUESTIONS:
+                for q in opinions:
                     sentiment.cache_clear()  # every ask scores its sentences afresh, as a new film's would
                     opinion_s.append(timed(lambda: engine.ask(q)))
-                for q, history in CHATS:
+                for q, history in chats:
                     sentiment.cache_clear()
                     chat_s.append(timed(lambda: engine.ask(q, history)))
         finally:
@@ -81,7 +83,7 @@ def measure(embedder: Embedder | None = None, rounds: int = ROUNDS) -> dict:
 
 
 def main() -> None:
-    result = measure()
+    result = measure(rounds=1, smoke=True) if "--smoke" in sys.argv else measure()
     print(f"floor (encode + FAISS search) p50: {result['floor_p50_ms']:.2f} ms")
     print(f"search ({result['retriever']}, cap, highlights) p50: {result['search_p50_ms']:.2f} ms")
     print(f"search / floor: {result['search_over_floor']:.3f}  (target <= 1.25 with the learned ranker)")

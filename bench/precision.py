@@ -89,7 +89,7 @@ def vector_agreement(embedder: Embedder | None = None) -> dict:
 
 
 def main() -> None:
-    result = measure()
+    result = measure(copies=1, repeats=1, rounds=1) if "--smoke" in sys.argv else measure()
     print(f"auto chose {result['auto_precision']}: {result['auto_why']}")
     for p in ("fp32", "bf16"):
         if f"build_per_s_{p}" in result:

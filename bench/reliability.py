@@ -20,9 +20,20 @@ from qa.evals import expected_calibration_error, plot_reliability, reliability_t
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("folders", nargs="+")
+    parser.add_argument("folders", nargs="*")
     parser.add_argument("--out", default="docs/reliability.png")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a two-row made-up answers.csv, plotted to a temporary file: the script still runs")
     args = parser.parse_args(argv)
+    if args.smoke:
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix="qa-reliability-"))
+        (scratch / "answers.csv").write_text("answered,confidence,answerable,first_right\n1,0.9,1,1\n1,0.3,1,0\n",
+                                             encoding="utf-8")
+        args.folders, args.out = [str(scratch)], str(scratch / "reliability.png")
+    if not args.folders:
+        parser.error("give one or more `qa eval --out` folders")
     pairs = []
     for folder in args.folders:
         path = Path(folder) / "answers.csv"

@@ -147,14 +147,15 @@ def rss(passages: int, mode: str) -> dict:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
+    smoke = "--smoke" in sys.argv  # every in-process measure at its smallest: the script still runs
+    quick = "--quick" in sys.argv or smoke
     t_start = time.perf_counter()
     embedder = Embedder()
     out: dict = {"quick": quick}
-    out.update(ask_bench.measure(embedder, rounds=3 if quick else 10))
+    out.update(ask_bench.measure(embedder, rounds=1 if smoke else 3 if quick else 10, smoke=smoke))
     out.update(build_bench.measure(embedder, copies=1 if quick else 6, repeats=1 if quick else 2))
     out["precision"] = precision_bench.measure(embedder, copies=1 if quick else 6, repeats=1 if quick else 2,
-                                               rounds=3 if quick else 10)
+                                               rounds=1 if smoke else 3 if quick else 10)
     if not quick:  # each of these starts fresh processes that load the model (7 s each)
         with tempfile.TemporaryDirectory() as tmp:
             from qa.build import open_index
@@ -166,7 +167,8 @@ def main() -> None:
         # The real model would need ~30 min for 100k passages here, so the stub stands in for the model
         # call alone; reading, repair, splitting, BM25, FAISS and the write are the real ones.
         out["rss_build_100k"] = rss(100_000, "stub")
-    out["ann"] = ann.measure(n=20_000 if quick else 1_000_000, queries=100 if quick else 200)
+    out["ann"] = ann.measure(n=5_000 if smoke else 20_000 if quick else 1_000_000,
+                             queries=20 if smoke else 100 if quick else 200)
     out["total_s"] = round(time.perf_counter() - t_start, 1)
 
     rows = [(f"search p50 ({out['retriever']}) / floor p50", f"{out['search_p50_ms']:.2f} / {out['floor_p50_ms']:.2f} ms",

@@ -165,7 +165,6 @@ def p95(values: list[float]) -> float:
 
 def main() -> int:
     import httpx
-    import numpy as np
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=16)
@@ -173,11 +172,16 @@ def main() -> int:
     parser.add_argument("--download-ttl", type=int, default=300,
                         help="the app's QA_DOWNLOAD_TTL: shorter than the soak, to show the cache levels off")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--smoke", action="store_true", help="2 clients for half a minute: the script still runs")
+    parser.add_argument("--smoke", action="store_true", help="2 clients for 20 seconds: the script still runs")
+    parser.add_argument("--url", help="soak an app already running there instead of starting one (the upload "
+                                      "lands in its corpus)")
+    parser.add_argument("--pid", type=int, help="with --url: the app's process id, for its RSS")
     args = parser.parse_args()
     if args.smoke:
-        args.clients, args.minutes = 2, 0.5
+        args.clients, args.minutes = 2, 1 / 3
     work = Path(tempfile.mkdtemp(prefix="qa-soak-"))
+    if args.url:
+        return soak_and_report(args, args.url.rstrip("/") + "/", args.pid, None, work, work / "tmp")
     corpus, index, temp = work / "corpus", work / "index", work / "tmp"
     shutil.copytree(ROOT / "corpus", corpus)
     temp.mkdir()
@@ -186,9 +190,10 @@ def main() -> int:
            "QA_RELOAD_SECONDS": "2", "TMPDIR": str(temp), "GRADIO_TEMP_DIR": str(temp / "gradio"),
            "QA_DOWNLOAD_TTL": str(args.download_ttl), "MALLOC_ARENA_MAX": "2",  # as `make run` serves
            "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
-    log = open(work / "app.log", "w")
+    log = open(work / "app.log", "w")  # closed with the process; read after it ends
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log,
                               stderr=subprocess.STDOUT)
+    log.close()
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -200,6 +205,15 @@ def main() -> int:
     else:
         server.kill()
         raise SystemExit(f"the app did not start: {(work / 'app.log').read_text()[-2000:]}")
+    return soak_and_report(args, url, server.pid, server, work, temp)
+
+
+def soak_and_report(args, url: str, pid: int | None, server, work: Path, temp: Path) -> int:
+    """Soak the app at `url` (its process `pid`, or None: no RSS), then stop `server` if we started it."""
+    import httpx
+    import numpy as np
+
+    temp.mkdir(exist_ok=True)
     soak = Soak(url)
     with httpx.Client(timeout=30) as http:
         soak.find_events(http)
@@ -216,7 +230,7 @@ def main() -> int:
     upload_outcome = None
     with httpx.Client(timeout=60) as http:
         while (now := time.monotonic()) - t0 < total_s:
-            rss.append((now - t0, rss_mb(server.pid)))
+            rss.append((now - t0, rss_mb(pid) if pid else float("nan")))
             files.append((now - t0, count_files(temp)))
             started = time.monotonic()
             try:
@@ -236,9 +250,9 @@ def main() -> int:
     soak.stop.set()
     for t in threads:
         t.join(timeout=150)
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=30)
 
     minute = lambda s: int((s - t0) // 60)  # noqa: E731
     per_minute: dict[int, list[float]] = {}
@@ -248,7 +262,7 @@ def main() -> int:
     early_rss = [mb for t, mb in rss if 60 <= t < 120]
     warm = min(600.0, total_s / 6)  # minute 10 (a sixth of a short run)
     warm_rss = [mb for t, mb in rss if warm <= t < warm + 60]
-    after_warm = [(t, mb) for t, mb in rss if t >= warm]
+    after_warm = [(t, mb) for t, mb in rss if t >= warm] if pid else []
     slope = float(np.polyfit([t / 60 for t, _ in after_warm], [mb for _, mb in after_warm], 1)[0]) \
         if len(after_warm) > 2 else float("nan")
     health_ms = sorted(s * 1000 for _, s, _ in health)
@@ -271,7 +285,8 @@ def main() -> int:
         "build_s": round(build_seconds or 0, 1),
         "new_review_after_build_s": round(soak.new_seen_at - built_at, 1) if soak.new_seen_at and built_at else None,
         "temp_files_max": max(n for _, n in files), "temp_files_end": files[-1][1],
-        "reloads_logged": (work / "app.log").read_text().count("Reloaded the index"),
+        "reloads_logged": (work / "app.log").read_text().count("Reloaded the index")
+        if (work / "app.log").is_file() else None,
     }
     result["p95_late_over_early"] = round(result["p95_last_minute_ms"] / result["p95_first_minute_ms"], 3)
     result["rss_late_over_early"] = round(result["rss_late_mb"] / result["rss_early_mb"], 3)

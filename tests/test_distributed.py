@@ -1,6 +1,7 @@
 """Index builds on a real local Ray runtime (2 CPUs): the same index as a local build, a killed worker
 retried, and one sentence when Ray is missing or cannot be reached."""
 
+import json
 import os
 import random
 import subprocess
@@ -137,3 +138,12 @@ def test_a_cluster_that_wants_a_token_is_named_in_one_sentence(monkeypatch, refu
     assert str(caught.value) == ("Ray refused to let this build join the cluster at RAY_ADDRESS=10.0.0.5:6379: "
                                  f"{distributed.AUTH_HINT}.")
     assert "\n" not in str(caught.value) and "RAY_AUTH_TOKEN" in str(caught.value)
+
+
+def test_ray_build_bench_smoke():
+    """bench/ray_build.py --smoke: one copy of the seed corpus, one Ray worker against the local build."""
+    out = subprocess.run([sys.executable, "bench/ray_build.py", "--smoke", "--json"], capture_output=True, text=True,
+                         cwd=ROOT, env=ENV, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["ray_1_workers_s"] > 0 and "ray_2_workers_s" not in result

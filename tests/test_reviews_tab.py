@@ -114,3 +114,20 @@ def test_browser_two_uploads_at_once_both_land(reviews_server, browser, tmp_path
     assert "Quillon Ardmore" in cards
     for context, _ in pages:
         context.close()
+
+
+def test_soak_bench_smoke_with_an_upload_through_the_tab(reviews_server):
+    """bench/soak.py --smoke against this server: clients ask, chat and send bad input for 20 seconds, a
+    review is uploaded through the Reviews tab's own event halfway, and nothing fails."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "bench/soak.py", "--smoke", "--json", "--url", reviews_server.url,
+                          "--pid", str(reviews_server.proc.pid)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
+    assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-2000:])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["failures"] == 0 and result["upload"] == "added" and result["requests"] > 20
+    assert result["new_review_after_build_s"] is not None  # the uploaded review answered its question
+    assert result["healthz_not_200"] == 0
