@@ -388,7 +388,7 @@ def test_training_reads_and_scores_the_candidates_as_serving_does(engine):
         p = engine.prepare(question, (), engine.settings.retrieval, Filters())
         x = np.array([c.features for c in p.candidates])
         served = model.probabilities(x, [c.review_id for c in p.candidates],
-                                     lambda chosen: engine.reader_for(p.folded.query_used)([p.candidates[i] for i in chosen]))
+                                     lambda chosen: engine.reader.for_question(p.folded.query_used, engine.reviews)([p.candidates[i] for i in chosen]))
         reviews = sorted({c.review_id for c in p.candidates})
         texts = [engine.store.reviews[c.review_id].text[c.sentence[0]:c.sentence[1]] for c in p.candidates]
         data = Collected(x, np.zeros(len(x), bool), np.zeros(len(x), int),

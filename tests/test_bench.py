@@ -1,6 +1,6 @@
 """Benches cannot rot: each bench script has a smoke mode (tiny sizes, seconds) run here, so a crash fails
 the suite. bench/run.py --smoke runs the in-process measures of bench/ask.py, build.py, precision.py and
-ann.py at their smallest in one process (one model load); the soak's smoke runs against the Reviews tab's
+ann.py at their smallest in one process (one model load), and bench/memory.py its own; the soak's smoke runs against the Reviews tab's
 server in tests/test_reviews_tab.py; the Ray build's smoke is in tests/test_distributed.py."""
 
 import json
@@ -51,3 +51,11 @@ def test_model_free_bench_smokes():
 def test_rank_table_smoke_scores_every_retriever_on_a_few_escape_questions():
     result = _smoke("bench/rank_table.py")
     assert {row["retriever"] for row in result["rows"]} >= {"dense", "bm25", "hybrid", "ranked"}
+
+
+@pytest.mark.slow
+def test_memory_bench_smoke_measures_each_part():
+    result = _smoke("bench/memory.py")
+    assert result["rss_engine_mb"] > result["rss_imports_mb"] > 0
+    assert 0 < result["query_cache"]["bytes"] <= result["query_cache"]["bound_bytes"]
+    assert result["session_bytes"] > 10_000  # a Gradio session copies every component's config
