@@ -1,9 +1,11 @@
 """Benches cannot rot: each bench script has a smoke mode (tiny sizes, seconds) run here, so a crash fails
 the suite. bench/run.py --smoke runs the in-process measures of bench/ask.py, build.py, precision.py and
-ann.py at their smallest in one process (one model load), and bench/memory.py its own; the soak's smoke runs against the Reviews tab's
-server in tests/test_reviews_tab.py; the Ray build's smoke is in tests/test_distributed.py."""
+ann.py at their smallest in one process (one model load); bench/memory.py runs its own. The soak's smoke
+runs against the Reviews tab's server (tests/test_reviews_tab.py), the Ray build's in
+tests/test_distributed.py."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -13,8 +15,9 @@ from .conftest import ROOT
 
 
 def _smoke(*args: str, timeout: int = 300) -> dict:
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}  # ranx on a few questions: skip its 15 s compile
     out = subprocess.run([sys.executable, *args, "--smoke", "--json"], capture_output=True, text=True, cwd=ROOT,
-                         timeout=timeout)
+                         timeout=timeout, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

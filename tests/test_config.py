@@ -40,3 +40,19 @@ def test_the_lock_installs_from_any_index():
     pins = [line for line in lock.splitlines() if "==" in line and not line.lstrip().startswith("#")]
     assert any(line.startswith("torch==") for line in pins)
     assert [line for line in pins if "+" in line.split("==", 1)[1]] == []
+
+
+def test_the_reviews_tab_is_for_a_signed_in_user_or_this_machine_only():
+    from qa.serving import EngineLoader
+    from qa.ui import build_demo
+
+    assert AppConfig().reviews_editable  # loopback, no password
+    assert AppConfig(server_name="0.0.0.0", auth=("team", "secret")).reviews_editable
+    assert not AppConfig(server_name="0.0.0.0").reviews_editable  # shared on a network without a password
+
+    def elem_ids(demo) -> set:
+        return {c.get("props", {}).get("elem_id") for c in demo.get_config_file()["components"]}
+
+    loader = EngineLoader(None, opener=lambda _: None)
+    assert "qa-reviews-files" in elem_ids(build_demo(loader, reviews_tab=True))
+    assert "qa-reviews-files" not in elem_ids(build_demo(loader, reviews_tab=False))
