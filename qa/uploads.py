@@ -9,8 +9,8 @@ exactly when `qa index` would index it: text (not binary, not empty), valid JSON
 and read as the corpus reader reads it (Windows-1252 or Latin-1), with a note. One bad file refuses the
 whole upload with one sentence naming the file, and nothing is written.
 
-Accepted files go to `<corpus>/<film folder>/` (the film's folder name, as the seed corpus is laid out;
-a row's or front matter's own `film` still wins), each written to a temporary file and renamed into
+Accepted files go to `<corpus>/<film>/` (the folder name is the film of a file that names none; a
+row's or front matter's own `film` still wins), each written to a temporary file and renamed into
 place, so an index build never reads half a file. A name already taken gets a numbered suffix; a file
 whose bytes are already in the corpus is refused as a duplicate. `delete_file` removes one file, only
 inside the corpus folder. Indexing is the caller's (serving.EngineLoader.rebuild, which embeds only
@@ -51,12 +51,14 @@ class Added:
 
 
 def film_folder(film: str) -> str:
-    """A folder name for a film: lower case, words joined by '-', only letters, digits and '-'
-    ("Escape (2024)" -> "escape-2024"); raises UploadError when nothing is left."""
-    folder = re.sub(r"[^\w]+", "-", film.strip().lower(), flags=re.UNICODE).strip("-_")
+    """The folder a film's uploads go to: the film's name itself (a review file without a `film` field
+    takes its folder's name as its film, so a plain .txt lands on the film chosen), with path separators
+    and control characters replaced and leading dots dropped ("Escape (2024)" -> "Escape (2024)");
+    raises UploadError when nothing is left."""
+    folder = re.sub(r"[/\\\x00-\x1f\x7f]+", "-", " ".join(str(film or "").split())).strip(" .-")
     if not folder:
         raise UploadError("Give the film the reviews are about.")
-    return folder[:80]
+    return folder[:120]
 
 
 def _safe_name(name: str) -> str:

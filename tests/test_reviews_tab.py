@@ -77,9 +77,9 @@ def test_browser_add_a_review_ask_delete_it_ask_again(reviews_server, browser, t
     page.get_by_role("tab", name="Reviews").click()
     chosen = page.locator("#qa-reviews-chosen input")
     chosen.click()
-    page.get_by_role("option", name="escape-2024/late-review.md").click()
+    page.get_by_role("option", name="Escape (2024)/late-review.md").click()
     page.locator("#qa-reviews-delete").click()
-    assert "Deleted escape-2024/late-review.md" in _status(page, "Deleted")
+    assert "Deleted Escape (2024)/late-review.md" in _status(page, "Deleted")
     assert "late-review" not in page.locator("#qa-reviews-table").inner_text()
     assert "Zyrtalia" not in _cards_after_asking(page, NEW_QUESTION, 2)
 

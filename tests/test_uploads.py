@@ -23,9 +23,9 @@ def corpus(tmp_path):
 
 def test_a_good_file_lands_in_the_films_folder_and_the_corpus_reader_takes_it(corpus):
     added = add_files(corpus, [("new.md", GOOD)], "Escape (2024)")
-    assert [a.relpath for a in added] == ["escape-2024/new.md"] and added[0].reviews == 1
-    reviews = {r.source.path: r for r in read_corpus(corpus).reviews}
-    assert reviews["escape-2024/new.md"].film == "escape-2024" and reviews["escape-2024/new.md"].source.outlet == "The Daily Reel"
+    assert [a.relpath for a in added] == ["Escape (2024)/new.md"] and added[0].reviews == 1
+    new = {r.source.path: r for r in read_corpus(corpus).reviews}["Escape (2024)/new.md"]
+    assert new.film == "Escape (2024)" and new.source.outlet == "The Daily Reel"  # the film chosen, by its folder
     assert not [p for p in corpus.rglob(".upload-*")]  # no temporary file left behind
 
 
@@ -57,9 +57,12 @@ def test_limits_duplicates_and_names(corpus):
     with pytest.raises(UploadError, match="Choose one or more"):
         add_files(corpus, [], "Escape")
     # a name already taken gets a suffix; a path in the name cannot climb out of the film's folder
-    first = add_files(corpus, [("../../first.md", b"Another review, another view.")], "Escape 2024")
+    first = add_files(corpus, [("../../first.md", b"Another review, another view.")], "escape-2024")
     assert first[0].relpath == "escape-2024/first-2.md"
-    assert film_folder("  Escape (2024)! ") == "escape-2024"
+    assert film_folder("  Escape  (2024)! ") == "Escape (2024)!"
+    assert film_folder("../../etc") == "etc" and film_folder("a/b\\c") == "a-b-c"
+    with pytest.raises(UploadError, match="Give the film"):
+        film_folder(" .. ")
 
 
 def test_windows_1252_is_accepted_with_a_note(corpus):
@@ -95,7 +98,7 @@ def test_two_uploads_at_once_both_land(corpus):
 
     def upload(n):
         try:
-            add_files(corpus, [("same-name.md", b"Review number %d of many." % n)], "Escape 2024")
+            add_files(corpus, [("same-name.md", b"Review number %d of many." % n)], "escape-2024")
         except UploadError as exc:
             errors.append(exc)
 

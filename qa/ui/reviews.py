@@ -60,8 +60,9 @@ def upload_files(paths: list[str] | None, film: str, loader: EngineLoader) -> st
     reviews = sum(a.reviews for a in added)
     notes = "".join(f" {a.relpath}: {a.note}" for a in added if a.note)
     where = ", ".join(a.relpath for a in added)
-    live = "" if _served(loader, [a.relpath for a in added]) else " They will be answered from shortly."
-    return f"Added {reviews} review{'s' * (reviews != 1)} ({where}); questions now search them.{live}{notes}"
+    them = "it" if reviews == 1 else "them"
+    when = "now search" if _served(loader, [a.relpath for a in added]) else "will search"  # a swap may lag
+    return f"Added {reviews} review{'s' * (reviews != 1)} ({where}); questions {when} {them}.{notes}"
 
 
 def paste_review(film: str, title: str, outlet: str, url: str, text: str, loader: EngineLoader) -> str:
@@ -79,6 +80,8 @@ def paste_review(film: str, title: str, outlet: str, url: str, text: str, loader
 
 
 def delete_review_file(relpath: str | None, loader: EngineLoader) -> str:
+    if not relpath:
+        return "Choose the review file to delete."
     engine = loader.get()
     if relpath and len(file_choices(engine)) <= 1 and relpath in file_choices(engine):
         return "This is the corpus's only review file; add another before deleting it."
