@@ -104,7 +104,7 @@ def add_routes(app, observer: Observer) -> None:
     from fastapi.routing import APIRoute
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    def healthz() -> JSONResponse:
+    async def healthz() -> JSONResponse:  # on the event loop: no wait for a worker thread under load
         status, body = observer.health()
         return JSONResponse(body, status_code=status)
 

@@ -9,13 +9,16 @@ an hour; so every new reader or API client adds 140 KB that stays, which was the
 `SessionSweeper` applies two rules, every `every_seconds` on a daemon thread:
 - a session whose page is open (a `load` event came and no `unload` yet) is kept, however long it idles;
 - any other session (an API client, a closed page) is dropped once unused for `idle_seconds`.
-The capacity stays as a backstop (`QA_MAX_SESSIONS`, passed to `launch`).
+The capacity stays as a backstop (`QA_MAX_SESSIONS`, passed to `launch`). After each sweep the freed heap
+is handed back to the OS (`release_freed_heap`), so RSS falls back after a transient peak.
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import threading
+from functools import lru_cache
 
 class SessionSweeper:
     def __init__(self, idle_seconds: float = 300.0, every_seconds: float = 30.0):
@@ -70,8 +73,26 @@ class SessionSweeper:
         def run():
             while not self._stop.wait(self.every_seconds):
                 self.sweep(holder)
+                release_freed_heap()
 
         threading.Thread(target=run, name="session-sweeper", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
+
+
+@lru_cache(maxsize=1)
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to hand back this way
+        return None
+
+
+def release_freed_heap() -> None:
+    """Hand the heap pages freed since the last call back to the OS (glibc's `malloc_trim`). glibc keeps
+    freed pages for reuse, so a transient peak (an index rebuilt in-process, an old index let go after
+    a swap) otherwise stays in RSS for good; a no-op where libc is not glibc."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
