@@ -18,7 +18,11 @@ from __future__ import annotations
 import ctypes
 import datetime
 import threading
+import logging
 from functools import lru_cache
+
+log = logging.getLogger(__name__)
+
 
 class SessionSweeper:
     def __init__(self, idle_seconds: float = 300.0, every_seconds: float = 30.0):
@@ -72,8 +76,11 @@ class SessionSweeper:
     def start(self, holder) -> None:
         def run():
             while not self._stop.wait(self.every_seconds):
-                self.sweep(holder)
-                release_freed_heap()
+                try:
+                    self.sweep(holder)
+                    release_freed_heap()
+                except Exception:  # the sweeper must outlive any surprise; the next round tries again
+                    log.exception("The session sweep failed; trying again in %s s.", self.every_seconds)
 
         threading.Thread(target=run, name="session-sweeper", daemon=True).start()
 
