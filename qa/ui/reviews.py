@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import QAError
 from ..serving import EngineLoader
 from ..uploads import UploadError, add_files, add_pasted, delete_file
+from .cards import escape_markdown
 
 HEADERS = ["file", "film", "title", "outlet", "characters"]
 
@@ -129,7 +130,8 @@ def add_reviews_tab(loader: EngineLoader):
 
         def refreshed(message: str):
             engine = loader.get()
-            return (gr.update(value=message), review_rows(engine), gr.update(choices=file_choices(engine), value=None),
+            # file names and titles come from the uploader: shown as text, never markup
+            return (gr.update(value=escape_markdown(message)), review_rows(engine), gr.update(choices=file_choices(engine), value=None),
                     gr.update(choices=engine.films()))
 
         def on_upload(paths, film_value, progress=gr.Progress(track_tqdm=True)):
