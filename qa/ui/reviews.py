@@ -83,13 +83,12 @@ def paste_review(film: str, title: str, outlet: str, url: str, text: str, loader
 def delete_review_file(relpath: str | None, loader: EngineLoader) -> str:
     if not relpath:
         return "Choose the review file to delete."
-    engine = loader.get()
-    if relpath and len(file_choices(engine)) <= 1 and relpath in file_choices(engine):
+    if file_choices(loader.get()) == [relpath]:
         return "This is the corpus's only review file; add another before deleting it."
     corpus = Path(loader.settings.corpus_dir)
     try:
-        held = (corpus / str(relpath)).read_bytes() if relpath else b""
-        delete_file(corpus, relpath or "")
+        held = (corpus / relpath).read_bytes()
+        delete_file(corpus, relpath)
     except OSError as exc:
         return f"{relpath} could not be read ({exc.strerror or exc}); nothing was deleted."
     except QAError as exc:
